@@ -1,0 +1,329 @@
+"""Experiments, their arms and areas: frozen, self-validating configuration.
+
+An *area* is a place on the site that shows a recommendation list (main page, product detail,
+cart...). An *experiment* compares models (its *arms*) in one area, either dynamically (batched
+Thompson sampling moves traffic towards the better click rate) or statically (a fixed split).
+
+Every object validates itself at construction and raises :class:`ValidationError` naming the
+field, so that a form, an HTTP 400 or a command-line error can point at it.
+
+Identifier patterns (documented in the README):
+
+* experiment id: ``EXP-01`` style, ``^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$``, at most 32 characters;
+* area code: ``^[A-Za-z0-9][A-Za-z0-9_-]*$``, at most 32 characters;
+* model code: ``^[A-Za-z0-9][A-Za-z0-9._-]*$``, at most 64 characters (e.g. ``EXP-01-NCF-01``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from services.exceptions import ValidationError
+
+EXPERIMENT_ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
+AREA_CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+MODEL_CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+EXPERIMENT_ID_MAX = 32
+AREA_CODE_MAX = 32
+MODEL_CODE_MAX = 64
+NAME_MAX = 200
+MAX_ARMS = 10
+
+#: API Gateway caps a stage cache's TTL at one hour.
+MAX_CACHE_TTL_SECONDS = 3600
+
+
+class ExperimentType(StrEnum):
+    DYNAMIC = "dynamic"
+    STATIC = "static"
+
+
+class ServingMode(StrEnum):
+    """How a dynamic test turns the batch's posteriors into a model for one request.
+
+    ``draw``: a fresh Beta draw per request (the seed's selector). ``sticky``: the member is placed
+    by a stable hash into buckets sized by P(best), so the member keeps its model for the batch.
+    Both serve arm k with the same probability, P(k is best).
+    """
+
+    DRAW = "draw"
+    STICKY = "sticky"
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+def check_code(field_name: str, value: object, pattern: re.Pattern[str], max_len: int) -> str:
+    """Return ``value`` if it is a string matching ``pattern`` within ``max_len`` characters."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError(field_name, "is required and must be a non-empty string")
+    if len(value) > max_len:
+        raise ValidationError(field_name, f"must be at most {max_len} characters")
+    if not pattern.fullmatch(value):
+        raise ValidationError(field_name, f"{value!r} does not match {pattern.pattern}")
+    return value
+
+
+def _check_int(field_name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(field_name, f"must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ValidationError(field_name, f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValidationError(field_name, f"must be at most {maximum}, got {value}")
+    return value
+
+
+def _check_number(field_name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValidationError(field_name, f"must be a finite number, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One competing model of an experiment.
+
+    ``weight`` is the static split share (any positive number: 2:3:5 or 0.2/0.3/0.5 alike; the
+    experiment normalises the weights to sum to 1) and, in a dynamic test, the warm-up split.
+    """
+
+    model_code: str
+    label: str = ""
+    weight: float = 1.0
+    control: bool = False
+
+    def __post_init__(self) -> None:
+        check_code("model_code", self.model_code, MODEL_CODE_PATTERN, MODEL_CODE_MAX)
+        if not isinstance(self.label, str) or len(self.label) > NAME_MAX:
+            raise ValidationError("label", f"must be a string of at most {NAME_MAX} characters")
+        weight = _check_number("weight", self.weight)
+        if weight <= 0:
+            raise ValidationError("weight", f"must be positive, got {self.weight}")
+        if not isinstance(self.control, bool):
+            raise ValidationError("control", "must be true or false")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_code": self.model_code,
+            "label": self.label,
+            "weight": self.weight,
+            "control": self.control,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Arm:
+        return cls(
+            model_code=data.get("model_code"),  # type: ignore[arg-type]
+            label=data.get("label", "") or "",
+            weight=data.get("weight", 1.0),
+            control=data.get("control", False),
+        )
+
+
+@dataclass(frozen=True)
+class Area:
+    """A recommendation area and the model it serves when no experiment runs there."""
+
+    area_code: str
+    default_model: str
+    name: str = ""
+    active_experiment_id: str | None = None
+
+    def __post_init__(self) -> None:
+        check_code("area_code", self.area_code, AREA_CODE_PATTERN, AREA_CODE_MAX)
+        check_code("default_model", self.default_model, MODEL_CODE_PATTERN, MODEL_CODE_MAX)
+        if not isinstance(self.name, str) or len(self.name) > NAME_MAX:
+            raise ValidationError("name", f"must be a string of at most {NAME_MAX} characters")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "area_code": self.area_code,
+            "default_model": self.default_model,
+            "name": self.name,
+            "active_experiment_id": self.active_experiment_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Area:
+        return cls(
+            area_code=data.get("area_code"),  # type: ignore[arg-type]
+            default_model=data.get("default_model"),  # type: ignore[arg-type]
+            name=data.get("name", "") or "",
+            active_experiment_id=data.get("active_experiment_id"),
+        )
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment's configuration and state. Construct it and it has been validated.
+
+    Time fields are naive UTC datetimes (as MongoDB returns them). ``version`` increases by one
+    with every stored change; an update must carry the version it read (optimistic concurrency).
+    """
+
+    experiment_id: str
+    name: str
+    area_code: str
+    type: ExperimentType
+    arms: tuple[Arm, ...]
+    batch_interval_minutes: int = 60
+    evaluation_window_hours: int = 24
+    warmup_hours: float = 6.0
+    warmup_min_impressions: int = 1000
+    exposure_floor: float = 0.0
+    serving_mode: ServingMode = ServingMode.DRAW
+    cache_ttl_seconds: int = 300
+    salt: str = ""
+    status: Status = Status.DRAFT
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    promoted_model: str | None = None
+    created_by: str = ""
+    updated_by: str = ""
+    version: int = 0
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        check_code("experiment_id", self.experiment_id, EXPERIMENT_ID_PATTERN, EXPERIMENT_ID_MAX)
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValidationError("name", "is required")
+        if len(self.name) > NAME_MAX:
+            raise ValidationError("name", f"must be at most {NAME_MAX} characters")
+        check_code("area_code", self.area_code, AREA_CODE_PATTERN, AREA_CODE_MAX)
+        object.__setattr__(self, "type", _enum("type", ExperimentType, self.type))
+        object.__setattr__(
+            self, "serving_mode", _enum("serving_mode", ServingMode, self.serving_mode)
+        )
+        object.__setattr__(self, "status", _enum("status", Status, self.status))
+        self._validate_arms()
+        _check_int("batch_interval_minutes", self.batch_interval_minutes, 1, 7 * 24 * 60)
+        _check_int("evaluation_window_hours", self.evaluation_window_hours, 1, 90 * 24)
+        warmup = _check_number("warmup_hours", self.warmup_hours)
+        if warmup < 0:
+            raise ValidationError("warmup_hours", f"must not be negative, got {warmup}")
+        _check_int("warmup_min_impressions", self.warmup_min_impressions, 0)
+        floor = _check_number("exposure_floor", self.exposure_floor)
+        if floor < 0:
+            raise ValidationError("exposure_floor", f"must not be negative, got {floor}")
+        if floor * len(self.arms) >= 1:
+            raise ValidationError(
+                "exposure_floor",
+                f"floor x arms must be below 1 ({floor} x {len(self.arms)} arms = "
+                f"{floor * len(self.arms):g}), or no traffic is left for the bandit",
+            )
+        _check_int("cache_ttl_seconds", self.cache_ttl_seconds, 1, MAX_CACHE_TTL_SECONDS)
+        if not isinstance(self.salt, str):
+            raise ValidationError("salt", "must be a string")
+        if self.promoted_model is not None and self.promoted_model not in self.model_codes:
+            raise ValidationError(
+                "promoted_model",
+                f"{self.promoted_model!r} is not one of the arms ({', '.join(self.model_codes)})",
+            )
+        _check_int("version", self.version, 0)
+
+    def _validate_arms(self) -> None:
+        arms = self.arms
+        if isinstance(arms, list):
+            arms = tuple(arms)
+            object.__setattr__(self, "arms", arms)
+        if not isinstance(arms, tuple) or not all(isinstance(a, Arm) for a in arms):
+            raise ValidationError("arms", "must be a list of arms")
+        if len(arms) < 2:
+            raise ValidationError("arms", f"an experiment needs at least 2 arms, got {len(arms)}")
+        if len(arms) > MAX_ARMS:
+            raise ValidationError("arms", f"at most {MAX_ARMS} arms, got {len(arms)}")
+        seen: set[str] = set()
+        for i, arm in enumerate(arms):
+            if arm.model_code in seen:
+                raise ValidationError(
+                    f"arms[{i}].model_code", f"model code {arm.model_code!r} appears twice"
+                )
+            seen.add(arm.model_code)
+        controls = [i for i, arm in enumerate(arms) if arm.control]
+        if len(controls) != 1:
+            raise ValidationError(
+                "arms", f"exactly one arm must be the control, found {len(controls)}"
+            )
+
+    # --- derived values -------------------------------------------------------------------
+
+    @property
+    def model_codes(self) -> tuple[str, ...]:
+        return tuple(arm.model_code for arm in self.arms)
+
+    @property
+    def control_arm(self) -> Arm:
+        return next(arm for arm in self.arms if arm.control)
+
+    @property
+    def normalised_weights(self) -> tuple[float, ...]:
+        """The configured weights scaled to sum to 1 (2:3:5 becomes 0.2, 0.3, 0.5)."""
+        total = math.fsum(arm.weight for arm in self.arms)
+        return tuple(arm.weight / total for arm in self.arms)
+
+    @property
+    def hash_salt(self) -> str:
+        """Salt of the static split's member hash; the experiment id unless set."""
+        return self.salt or self.experiment_id
+
+    @property
+    def is_active(self) -> bool:
+        """Running or paused: the experiment holds its area."""
+        return self.status in (Status.RUNNING, Status.PAUSED)
+
+    def with_changes(self, **changes: Any) -> Experiment:
+        """A validated copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+    # --- (de)serialisation ----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "arms":
+                value = [arm.to_dict() for arm in value]
+            elif isinstance(value, StrEnum):
+                value = value.value
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Experiment:
+        """Build from a stored document or a form; unknown keys (``_id``...) are ignored."""
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        raw_arms = data.get("arms")
+        if not isinstance(raw_arms, Sequence) or isinstance(raw_arms, str):
+            raise ValidationError("arms", "must be a list of arms")
+        arms = []
+        for i, raw in enumerate(raw_arms):
+            if not isinstance(raw, Mapping):
+                raise ValidationError(f"arms[{i}]", "must be an object")
+            try:
+                arms.append(Arm.from_dict(raw))
+            except ValidationError as exc:
+                raise ValidationError(f"arms[{i}].{exc.field}", exc.message) from None
+        kwargs["arms"] = tuple(arms)
+        return cls(**kwargs)
+
+
+def _enum(field_name: str, enum: type[StrEnum], value: object) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(e.value for e in enum)
+        raise ValidationError(field_name, f"{value!r} is not one of: {allowed}") from None

@@ -1,0 +1,52 @@
+"""Collections and indexes of dynab's MongoDB database (documented in docs/storage.md).
+
+Only the part of MongoDB that real MongoDB and the embedded server both handle is used: CRUD,
+indexes, find with sort/limit, ``$set``/``$inc``, and upserts that match existing documents.
+New documents are inserted with ``insert_one``/``insert_many``; aggregation is done in Python or
+Spark.
+"""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.database import Database
+
+AREAS = "areas"
+EXPERIMENTS = "experiments"
+ARM_PARAMETERS = "arm_parameters"
+PARAMETER_BATCHES = "parameter_batches"
+HOURLY_METRICS = "hourly_metrics"
+AUDIT_LOG = "audit_log"
+
+#: collection -> list of (keys, options)
+INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
+    EXPERIMENTS: [
+        ([("area_code", ASCENDING), ("status", ASCENDING)], {}),
+        ([("status", ASCENDING)], {}),
+    ],
+    # The selector's read: every arm of one experiment; one document per (experiment, model).
+    ARM_PARAMETERS: [
+        ([("experiment_id", ASCENDING), ("variant_name", ASCENDING)], {"unique": True}),
+    ],
+    PARAMETER_BATCHES: [
+        ([("experiment_id", ASCENDING), ("batch_id", ASCENDING)], {"unique": True}),
+        ([("experiment_id", ASCENDING), ("window_end", DESCENDING)], {}),
+    ],
+    HOURLY_METRICS: [
+        (
+            [("experiment_id", ASCENDING), ("model_code", ASCENDING), ("hour", ASCENDING)],
+            {"unique": True},
+        ),
+        ([("experiment_id", ASCENDING), ("hour", ASCENDING)], {}),
+    ],
+    AUDIT_LOG: [
+        ([("experiment_id", ASCENDING), ("at", ASCENDING)], {}),
+    ],
+}
+
+
+def ensure_indexes(db: Database) -> None:
+    """Create every index (idempotent: creating an existing index is a no-op)."""
+    for collection, indexes in INDEXES.items():
+        for keys, options in indexes:
+            db[collection].create_index(keys, **options)
