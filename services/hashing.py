@@ -1,4 +1,4 @@
-"""Stable member hashing: a member id (and salts) to a number in [0, 1), and that number to a bucket.
+"""Stable member hashing: a member id (and salts) to a number in [0, 1), then to a bucket.
 
 The static split, the sticky bTS mode and the sticky warm-up all place a member by hashing it,
 so that the same member gets the same model on every request, in every Lambda instance and in

@@ -59,9 +59,7 @@ class Selection:
 
     def __post_init__(self) -> None:
         if self.reason not in _REASON_SET:
-            raise ValidationError(
-                "reason", f"{self.reason!r} is not one of: {', '.join(REASONS)}"
-            )
+            raise ValidationError("reason", f"{self.reason!r} is not one of: {', '.join(REASONS)}")
         if not isinstance(self.model_code, str) or not self.model_code:
             raise ValidationError("model_code", "must be a non-empty string")
 
@@ -113,7 +111,9 @@ def check_counts(field: str, values: Sequence[int]) -> tuple[int, ...]:
         raise ValidationError(field, "at least one arm is needed")
     for i, v in enumerate(out):
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
-            raise ValidationError(f"{field}[{i}]", f"must be a non-negative whole number, got {v!r}")
+            raise ValidationError(
+                f"{field}[{i}]", f"must be a non-negative whole number, got {v!r}"
+            )
     return tuple(int(v) for v in out)
 
 

@@ -17,7 +17,9 @@ piece gets its own Gauss–Legendre rule:
 * the range stops at the outermost 1e-13 and 1 - 1e-13 quantiles: beyond them every density
   integrates to at most 1e-13 and every CDF is within 1e-13 of 0 or 1, so the truncation error is
   at most ~2e-13 per arm;
-* below x = 0.5 each piece is integrated in ``s = log x`` and above it in ``s = log(1 - x)``.
+* below x = 0.5 each piece is integrated in ``s = log x`` and above it in ``s = log(1 - x)``,
+  with densities and CDFs evaluated through ``1 - x`` there so that CTRs within 1e-16 of 1 keep
+  their precision.
   Near 0 a Beta density behaves like ``x^(a-1)``, which a polynomial rule in x cannot follow over a
   piece spanning decades (and which is singular for a < 1); in log x it becomes ``exp(a s)``,
   which is smooth. On a narrow piece far from 0 and 1 the map is nearly linear and costs nothing.
@@ -53,18 +55,14 @@ class ArmGrid:
     """Every arm's density and CDF at shared quadrature nodes.
 
     Attributes:
-        x: Nodes, shape (N,), increasing.
         weights: Quadrature weights for ``dx`` (the change of variables included), shape (N,).
-        pdf: ``pdf[i, n]`` is arm i's density at ``x[n]``, shape (K, N).
-        cdf: ``cdf[i, n]`` is arm i's CDF at ``x[n]``, shape (K, N).
-        start: Left end of the integration range.
+        pdf: ``pdf[i, n]`` is arm i's density at node n, shape (K, N).
+        cdf: ``cdf[i, n]`` is arm i's CDF at node n, shape (K, N).
     """
 
-    x: np.ndarray
     weights: np.ndarray
     pdf: np.ndarray
     cdf: np.ndarray
-    start: float
 
     def cdf_of_others(self) -> np.ndarray:
         """``∏_{i≠k} F_i(x)`` for every arm k, shape (K, N).
@@ -78,33 +76,58 @@ class ArmGrid:
         return prefix * suffix
 
 
-def quantile_bounds(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each arm's lower and upper quantiles at every level of ``_LEVELS``, shape (K, L) each."""
-    lower = special.betaincinv(a[:, None], b[:, None], _LEVELS[None, :])
-    upper = special.betainccinv(a[:, None], b[:, None], _LEVELS[None, :])
-    return lower, upper
+def _logit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    # log(x / (1 - x)) from whichever of x and y = 1 - x is the accurate one; np.where evaluates
+    # both branches, and the unused one may take log(0).
+    with np.errstate(divide="ignore"):
+        return np.where(x <= 0.5, np.log(x) - np.log1p(-x), np.log1p(-y) - np.log(y))
 
 
-def _nodes(breaks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss–Legendre nodes and ``dx`` weights on every piece between consecutive ``breaks``.
+def _quantiles(
+    a: np.ndarray, b: np.ndarray, levels: np.ndarray, upper: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Quantiles of ``Beta(a_i, b_i)`` as pairs ``(x, 1 - x)``, shape (K, L) each.
 
-    ``breaks`` must be increasing, inside (0, 1) and contain 0.5 whenever they straddle it, so
-    that every piece lies on one side of 0.5.
+    Doubles near 1 are 1.1e-16 apart, so a quantile such as ``1 - 1e-21`` (the upper tail of
+    ``Beta(1e8, 1)``) would round to 1. Since ``1 - p ~ Beta(b, a)``, the distance from 1 is
+    computed directly as a quantile of the mirrored distribution wherever x exceeds 0.5.
     """
-    left, right = breaks[:-1], breaks[1:]
-    lower_half = right <= 0.5
-    # s = log x below 0.5, s = log(1 - x) above; log1p keeps x close to 1 exact.
-    s_left = np.where(lower_half, np.log(left), np.log1p(-left))
-    s_right = np.where(lower_half, np.log(right), np.log1p(-right))
-    centre = (s_left + s_right) / 2.0
-    half = (s_right - s_left) / 2.0
-    s = centre[:, None] + half[:, None] * _GL_POINTS[None, :]
-    exp_s = np.exp(s)
-    x = np.where(lower_half[:, None], exp_s, -np.expm1(s))
-    # dx = e^s ds below 0.5 and dx = -e^s ds above; there s decreases as x increases, and
-    # half < 0 carries that sign, so |half| gives the weight of an increasing piece.
-    weights = np.abs(half)[:, None] * _GL_WEIGHTS[None, :] * exp_s
-    return x.ravel(), weights.ravel()
+    a2, b2, lv = a[:, None], b[:, None], levels[None, :]
+    if upper:
+        x = special.betainccinv(a2, b2, lv)
+        y = special.betaincinv(b2, a2, lv)
+    else:
+        x = special.betaincinv(a2, b2, lv)
+        y = special.betainccinv(b2, a2, lv)
+    return np.where(x <= 0.5, x, 1.0 - y), np.where(x <= 0.5, 1.0 - x, y)
+
+
+def _nodes(lower_breaks: np.ndarray, upper_breaks: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Gauss–Legendre nodes and ``dx`` weights between consecutive breaks on each side of 0.5.
+
+    Args:
+        lower_breaks: Increasing x values in (0, 0.5].
+        upper_breaks: Increasing values of ``y = 1 - x`` in (0, 0.5].
+
+    Returns:
+        ``x``, ``y = 1 - x``, the weights, and a mask of the nodes above 0.5 (where ``y`` is the
+        accurate coordinate).
+    """
+    xs, ys, ws, uppers = [], [], [], []
+    for breaks, is_upper in ((lower_breaks, False), (upper_breaks, True)):
+        if breaks.size < 2:
+            continue
+        s_edges = np.log(breaks)
+        centre = (s_edges[:-1] + s_edges[1:]) / 2.0
+        half = (s_edges[1:] - s_edges[:-1]) / 2.0
+        s = (centre[:, None] + half[:, None] * _GL_POINTS[None, :]).ravel()
+        near = np.exp(s)  # the coordinate that is small on this side: x below 0.5, y above
+        far = -np.expm1(s)
+        xs.append(far if is_upper else near)
+        ys.append(near if is_upper else far)
+        ws.append((half[:, None] * _GL_WEIGHTS[None, :]).ravel() * near)
+        uppers.append(np.full(s.size, is_upper))
+    return tuple(np.concatenate(parts) for parts in (xs, ys, ws, uppers))
 
 
 def arm_grid(a: np.ndarray, b: np.ndarray) -> ArmGrid:
@@ -115,32 +138,46 @@ def arm_grid(a: np.ndarray, b: np.ndarray) -> ArmGrid:
         b: Validated second shape parameters, shape (K,).
 
     Returns:
-        The shared grid. ``weights @ (pdf[k] * g)`` integrates ``f_k g`` over the kept range.
+        The shared grid. ``(pdf[k] * g) @ weights`` integrates ``f_k g`` over the kept range.
     """
-    lower, upper = quantile_bounds(a, b)
-    start = float(np.min(lower[:, 0]))
-    stop = float(np.max(upper[:, 0]))
-    breaks = np.concatenate([lower.ravel(), upper.ravel(), [0.5]])
-    # Quantiles of extreme shapes (a or b far below 1) can round to exactly 0 or 1, where the
-    # log maps are undefined; those pieces carry at most TAIL of mass.
-    breaks = breaks[(breaks > 0.0) & (breaks < 1.0)]
-    start = max(start, float(breaks.min()))
-    stop = min(stop, float(breaks.max()))
-    breaks = np.unique(breaks[(breaks >= start) & (breaks <= stop)])
-    if breaks.size < 2:
-        # Every arm is a point mass to double precision; one tiny piece around it suffices.
-        breaks = np.array([np.nextafter(start, 0.0), np.nextafter(stop, 1.0)])
-    x, weights = _nodes(breaks)
+    lower_x, lower_y = _quantiles(a, b, _LEVELS, upper=False)
+    upper_x, upper_y = _quantiles(a, b, _LEVELS, upper=True)
+    break_x = np.concatenate([lower_x.ravel(), upper_x.ravel(), [0.5]])
+    break_y = np.concatenate([lower_y.ravel(), upper_y.ravel(), [0.5]])
+    # Quantiles of extreme shapes (a or b far below 1) can underflow to exactly 0 or 1, where
+    # the log maps are undefined; such a piece carries at most TAIL of mass.
+    keep = (break_x > 0.0) & (break_y > 0.0)
+    break_x, break_y = break_x[keep], break_y[keep]
+    key = _logit(break_x, break_y)
+    arm_start = _logit(lower_x[:, 0], lower_y[:, 0])
+    arm_stop = _logit(upper_x[:, 0], upper_y[:, 0])
+    inside = (key >= np.min(arm_start)) & (key <= np.max(arm_stop))
+    order = np.argsort(key[inside])
+    break_x, break_y, key = break_x[inside][order], break_y[inside][order], key[inside][order]
+    if key.size < 2:
+        # Every arm is a point mass to double precision; any tiny piece around it suffices.
+        break_x = np.array([np.nextafter(break_x[0], 0.0), np.nextafter(break_x[0], 1.0)])
+        break_y, key = 1.0 - break_x, _logit(break_x, 1.0 - break_x)
+    x, y, weights, upper = _nodes(
+        np.unique(break_x[key <= 0.0]), np.unique(break_y[key >= 0.0])
+    )
+    node_key = _logit(x, y)
 
     k = a.size
     pdf = np.zeros((k, x.size))
     cdf = np.zeros((k, x.size))
     for i in range(k):
-        # Outside its own kept range an arm's density is treated as 0 and its CDF as 0 or 1:
-        # the error is at most TAIL, and it spares the costly incomplete beta function (several
-        # microseconds per call at a ~ 1e8) at nodes that belong to other arms.
-        inside = (x >= lower[i, 0]) & (x <= upper[i, 0])
-        cdf[i, x > upper[i, 0]] = 1.0
-        pdf[i, inside] = stats.beta.pdf(x[inside], a[i], b[i])
-        cdf[i, inside] = special.betainc(a[i], b[i], x[inside])
-    return ArmGrid(x=x, weights=weights, pdf=pdf, cdf=cdf, start=start)
+        # Outside its own kept range an arm's density is taken as 0 and its CDF as 0 or 1: the
+        # error is at most TAIL, and it spares the incomplete beta function (several
+        # microseconds per call at a ~ 1e8) at nodes that belong only to other arms.
+        cdf[i, node_key > arm_stop[i]] = 1.0
+        inside = (node_key >= arm_start[i]) & (node_key <= arm_stop[i])
+        low = inside & ~upper
+        high = inside & upper
+        pdf[i, low] = stats.beta.pdf(x[low], a[i], b[i])
+        cdf[i, low] = special.betainc(a[i], b[i], x[low])
+        # Above 0.5 use the mirror image 1 - p ~ Beta(b, a) in y = 1 - x:
+        # f(x; a, b) = f(y; b, a) and F(x; a, b) = 1 - F(y; b, a).
+        pdf[i, high] = stats.beta.pdf(y[high], b[i], a[i])
+        cdf[i, high] = special.betaincc(b[i], a[i], y[high])
+    return ArmGrid(weights=weights, pdf=pdf, cdf=cdf)

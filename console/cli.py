@@ -1,0 +1,53 @@
+"""The ``dynab`` command: one entry point, one subcommand per job.
+
+Errors that dynab raises on purpose are printed as one line and exit with status 2 (bad input)
+or 1 (anything else that stopped the command); Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from services.exceptions import DynabError, ValidationError
+
+#: subcommand -> module in console.commands exposing ``add_parser(subparsers)`` and ``run(args)``
+COMMANDS: dict[str, str] = {
+    "run": "run",
+    "mongo": "mongo",
+    "demo-data": "demo_data",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynab",
+        description="Dynamic A/B testing of recommendation models.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMANDS.values():
+        module = importlib.import_module(f"console.commands.{module_name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("dynab: interrupted", file=sys.stderr)
+        return 130
+    except ValidationError as exc:
+        print(f"dynab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except DynabError as exc:
+        print(f"dynab {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
