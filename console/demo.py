@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.exceptions import NotFoundError
-from services.experiments import Arm, Area, Experiment, ExperimentType, Status
+from services.experiments import Area, Arm, Experiment, ExperimentType, Status
 from services.store import Store
 
 DEMO_USER = "demo"

@@ -31,9 +31,7 @@ class TransitionError(DynabError):
         self.experiment_id = experiment_id
         self.action = action
         self.status = status
-        super().__init__(
-            message or f"cannot {action} experiment {experiment_id}: it is {status}"
-        )
+        super().__init__(message or f"cannot {action} experiment {experiment_id}: it is {status}")
 
 
 class ConflictError(DynabError):

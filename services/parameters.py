@@ -30,7 +30,8 @@ class ArmParameters:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValidationError(name, f"must be a non-negative whole number, got {value!r}")
         if self.weight is not None and not (
-            isinstance(self.weight, int | float) and math.isfinite(self.weight)
+            isinstance(self.weight, int | float)
+            and math.isfinite(self.weight)
             and 0.0 <= self.weight <= 1.0
         ):
             raise ValidationError("weight", f"must be within [0, 1], got {self.weight!r}")
@@ -106,9 +107,7 @@ class ParameterBatch:
         return ParameterSnapshot(
             experiment_id=self.experiment_id,
             batch_id=self.batch_id,
-            arms=tuple(
-                ArmParameters(a.model_code, a.alpha, a.beta, a.weight) for a in self.arms
-            ),
+            arms=tuple(ArmParameters(a.model_code, a.alpha, a.beta, a.weight) for a in self.arms),
             warmup=self.warmup,
             computed_at=self.created_at,
         )

@@ -63,8 +63,9 @@ class Store(Protocol):
     def audit_history(self, experiment_id: str) -> list[AuditEntry]: ...
 
     # --- parameters ------------------------------------------------------------------------
-    def get_parameters(self, experiment_id: str, model_codes: Sequence[str]) -> ParameterSnapshot:
-        ...
+    def get_parameters(
+        self, experiment_id: str, model_codes: Sequence[str]
+    ) -> ParameterSnapshot: ...
 
     def save_parameter_batch(self, batch: ParameterBatch) -> None:
         """Write the batch to the history and make it the current arm parameters (idempotent)."""

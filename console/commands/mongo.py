@@ -20,10 +20,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Run the embedded MongoDB wire-protocol server with its data under "
         "DATA_DIR/mongo, create dynab's indexes, and wait until Ctrl-C.",
     )
-    p.add_argument("--port", type=int, default=settings.mongo_port,
-                   help="port to listen on (default: %(default)s, DYNAB_MONGO_PORT)")
-    p.add_argument("--data-dir", type=Path, default=settings.data_dir,
-                   help="data folder (default: %(default)s, DYNAB_DATA_DIR)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=settings.mongo_port,
+        help="port to listen on (default: %(default)s, DYNAB_MONGO_PORT)",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=settings.data_dir,
+        help="data folder (default: %(default)s, DYNAB_DATA_DIR)",
+    )
     p.set_defaults(func=run)
 
 

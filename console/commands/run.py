@@ -29,14 +29,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Start the embedded MongoDB server (unless MONGODB_URI is set), create the "
         "demo areas and experiments, and serve the console until Ctrl-C.",
     )
-    p.add_argument("--data-dir", type=Path, default=settings.data_dir,
-                   help="embedded data folder (default: %(default)s, DYNAB_DATA_DIR)")
-    p.add_argument("--mongo-port", type=int, default=settings.mongo_port,
-                   help="embedded MongoDB port (default: %(default)s)")
-    p.add_argument("--console-port", type=int, default=settings.console_port,
-                   help="console port (default: %(default)s, DYNAB_CONSOLE_PORT)")
-    p.add_argument("--headless", action="store_true",
-                   help="do not open a browser (always the case without a screen)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=settings.data_dir,
+        help="embedded data folder (default: %(default)s, DYNAB_DATA_DIR)",
+    )
+    p.add_argument(
+        "--mongo-port",
+        type=int,
+        default=settings.mongo_port,
+        help="embedded MongoDB port (default: %(default)s)",
+    )
+    p.add_argument(
+        "--console-port",
+        type=int,
+        default=settings.console_port,
+        help="console port (default: %(default)s, DYNAB_CONSOLE_PORT)",
+    )
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help="do not open a browser (always the case without a screen)",
+    )
     p.add_argument("--no-demo", action="store_true", help="do not create the demo data")
     p.set_defaults(func=run)
 
@@ -50,15 +65,29 @@ def start_console(uri: str, port: int, log_dir: Path) -> subprocess.Popen[bytes]
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / "console.log", "ab")  # noqa: SIM115 - handed to the child process
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(CONSOLE_ENTRY),
-        "--server.headless", "true",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(CONSOLE_ENTRY),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     try:
-        return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     finally:
         log.close()
 

@@ -86,16 +86,24 @@ class EmbeddedMongo:
             )
         cmd = [
             *_server_command(),
-            "--data-dir", str(self.data_dir),
-            "--host", self.host,
-            "-p", str(self.port),
-            "--log-file", str(self.log_file),
-            "--pid-file", str(self.data_dir / "nx-27017.pid"),
+            "--data-dir",
+            str(self.data_dir),
+            "--host",
+            self.host,
+            "-p",
+            str(self.port),
+            "--log-file",
+            str(self.log_file),
+            "--pid-file",
+            str(self.data_dir / "nx-27017.pid"),
         ]
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child process
         try:
             self.process = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         finally:
@@ -121,7 +129,7 @@ class EmbeddedMongo:
                 try:
                     client.admin.command("ping")
                     return
-                except Exception:  # noqa: BLE001 - not ready yet, retry until the deadline
+                except Exception:
                     pass
                 finally:
                     client.close()

@@ -80,7 +80,7 @@ def _db_from_uri(uri: str) -> str | None:
 
     try:
         return parse_uri(uri).get("database")
-    except Exception:  # noqa: BLE001 - the client reports a bad URI itself
+    except Exception:
         return None
 
 
@@ -373,9 +373,7 @@ class MongoStore:
         if new:
             params.insert_many(new, ordered=False)
         # Arms no longer in the batch would otherwise keep serving stale counts.
-        params.delete_many(
-            {"experiment_id": batch.experiment_id, "_id": {"$nin": list(ids)}}
-        )
+        params.delete_many({"experiment_id": batch.experiment_id, "_id": {"$nin": list(ids)}})
 
     def parameter_history(
         self, experiment_id: str, *, limit: int | None = None
@@ -398,8 +396,9 @@ class MongoStore:
         for row in rows:
             if row.experiment_id != experiment_id or row.hour not in hour_set:
                 raise ValidationError(
-                    "rows", f"row {row.experiment_id}/{row.model_code}/{row.hour} is outside "
-                    f"the hours being replaced for {experiment_id}"
+                    "rows",
+                    f"row {row.experiment_id}/{row.model_code}/{row.hour} is outside "
+                    f"the hours being replaced for {experiment_id}",
                 )
         col = self.db[schema.HOURLY_METRICS]
         docs = {
@@ -448,8 +447,10 @@ class MongoStore:
             bounds["$lt"] = end
         if bounds:
             query["hour"] = bounds
-        docs = self.db[schema.HOURLY_METRICS].find(query).sort(
-            [("hour", ASCENDING), ("model_code", ASCENDING)]
+        docs = (
+            self.db[schema.HOURLY_METRICS]
+            .find(query)
+            .sort([("hour", ASCENDING), ("model_code", ASCENDING)])
         )
         return [
             HourlyMetric(
@@ -502,4 +503,3 @@ def _batch_from_doc(doc: dict[str, Any]) -> ParameterBatch:
         data_quality=doc.get("data_quality"),
         srm=doc.get("srm"),
     )
-

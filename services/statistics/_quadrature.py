@@ -158,9 +158,7 @@ def arm_grid(a: np.ndarray, b: np.ndarray) -> ArmGrid:
         # Every arm is a point mass to double precision; any tiny piece around it suffices.
         break_x = np.array([np.nextafter(break_x[0], 0.0), np.nextafter(break_x[0], 1.0)])
         break_y, key = 1.0 - break_x, _logit(break_x, 1.0 - break_x)
-    x, y, weights, upper = _nodes(
-        np.unique(break_x[key <= 0.0]), np.unique(break_y[key >= 0.0])
-    )
+    x, y, weights, upper = _nodes(np.unique(break_x[key <= 0.0]), np.unique(break_y[key >= 0.0]))
     node_key = _logit(x, y)
 
     k = a.size

@@ -101,10 +101,7 @@ def resolve_rng(
         if not isinstance(rng, np.random.Generator):
             raise ValidationError("rng", f"must be a numpy.random.Generator, got {type(rng)}")
         return rng, None
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy)
-    else:
-        seed = check_count("seed", seed)
+    seed = int(np.random.SeedSequence().entropy) if seed is None else check_count("seed", seed)
     return np.random.default_rng(seed), seed
 
 

@@ -157,4 +157,3 @@ def probability_best_mc(
     p.setflags(write=False)
     stderr.setflags(write=False)
     return MonteCarloEstimate(p=p, stderr=stderr, draws=draws, seed=used_seed)
-

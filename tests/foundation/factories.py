@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.experiments import Arm, Area, Experiment, ExperimentType
+from services.experiments import Area, Arm, Experiment, ExperimentType
 
 
 def arms(*codes: str, weights: tuple[float, ...] | None = None) -> tuple[Arm, ...]:

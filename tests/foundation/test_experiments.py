@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.exceptions import ValidationError
-from services.experiments import Arm, Area, Experiment, ExperimentType, ServingMode, Status
+from services.experiments import Area, Arm, Experiment, ExperimentType, ServingMode, Status
 from tests.foundation.factories import arms, experiment
 
 

@@ -49,7 +49,9 @@ def test_a_paused_experiment_can_be_stopped():
     ],
 )
 def test_illegal_transitions_name_the_current_state(status, action):
-    with pytest.raises(TransitionError, match=rf"cannot {action} experiment EXP-01: it is {status}"):
+    with pytest.raises(
+        TransitionError, match=rf"cannot {action} experiment EXP-01: it is {status}"
+    ):
         transition(experiment(status=status), action, now=T0, by="ops")
 
 

@@ -82,12 +82,14 @@ def test_a_stale_version_is_refused_and_nothing_is_lost(with_area: MongoStore):
     alice_view = with_area.get_experiment("EXP-01")
     bob_view = with_area.get_experiment("EXP-01")
     # WHEN alice saves first
-    with_area.update_experiment(alice_view.with_changes(name="alice's"), expected_version=1,
-                                by="alice")
+    with_area.update_experiment(
+        alice_view.with_changes(name="alice's"), expected_version=1, by="alice"
+    )
     # THEN bob's save from the old version is refused, naming both versions
     with pytest.raises(StaleVersionError, match="you edited version 1, it is now at version 2"):
-        with_area.update_experiment(bob_view.with_changes(name="bob's"), expected_version=1,
-                                    by="bob")
+        with_area.update_experiment(
+            bob_view.with_changes(name="bob's"), expected_version=1, by="bob"
+        )
     with pytest.raises(StaleVersionError):
         with_area.apply_action("EXP-01", "start", expected_version=1, by="bob")
     assert with_area.get_experiment("EXP-01").name == "alice's"
@@ -110,7 +112,10 @@ def test_lifecycle_is_stored_with_audit_history(with_area: MongoStore, clock):
     assert with_area.active_experiment("MAIN") is None
     history = with_area.audit_history("EXP-01")
     assert [(h.action, h.by) for h in history] == [
-        ("create", "alice"), ("start", "ops"), ("pause", "ops"), ("resume", "ops"),
+        ("create", "alice"),
+        ("start", "ops"),
+        ("pause", "ops"),
+        ("resume", "ops"),
         ("stop", "lead"),
     ]
     assert history[0].before is None
@@ -209,7 +214,9 @@ def test_hourly_metrics_replace_is_idempotent(store: MongoStore):
         assert store.replace_hourly_metrics("EXP-01", hours, rows) == 3
     got = store.hourly_metrics("EXP-01")
     assert [(m.model_code, m.hour, m.impressions, m.clicks) for m in got] == [
-        ("A", H, 100, 7), ("B", H, 100, 5), ("A", H + timedelta(hours=1), 50, 2)
+        ("A", H, 100, 7),
+        ("B", H, 100, 5),
+        ("A", H + timedelta(hours=1), 50, 2),
     ]
     # recomputing an hour replaces it: a model that vanished from that hour goes away
     store.replace_hourly_metrics("EXP-01", [H], [HourlyMetric("EXP-01", "A", H, 120, 8)])
@@ -232,8 +239,12 @@ def test_unique_indexes_enforce_the_invariants(store: MongoStore, mongo_db):
 
 
 def test_static_experiment_with_three_arms_round_trips(with_area: MongoStore):
-    exp = experiment(experiment_id="EXP-03", area_code="CART", type="static",
-                     arms=arms("X", "Y", "Z", weights=(2, 3, 5)))
+    exp = experiment(
+        experiment_id="EXP-03",
+        area_code="CART",
+        type="static",
+        arms=arms("X", "Y", "Z", weights=(2, 3, 5)),
+    )
     with_area.create_experiment(exp, by="a")
     got = with_area.get_experiment("EXP-03")
     assert got.normalised_weights == pytest.approx((0.2, 0.3, 0.5))
