@@ -49,18 +49,22 @@ def check_probability(field: str, value: object) -> float:
     return number
 
 
-def check_shape_arrays(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def check_shape_arrays(
+    a: Sequence[float], b: Sequence[float], max_total: float = math.inf
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate the Beta shape parameters of K arms and return them as float arrays.
 
     Args:
         a: First shape parameter per arm (``1 + clicks`` under the uniform prior).
         b: Second shape parameter per arm (``1 + non-clicks`` under the uniform prior).
+        max_total: Largest ``a_k + b_k`` accepted (roughly the impressions of one arm).
 
     Returns:
         The two parameter vectors as one-dimensional float64 arrays of equal length K >= 1.
 
     Raises:
-        ValidationError: on a length mismatch, no arms, or a value that is not finite and > 0.
+        ValidationError: on a length mismatch, no arms, a value that is not finite and > 0, or
+            an arm whose ``a + b`` exceeds ``max_total``.
     """
     arrays = []
     for name, values in (("a", a), ("b", b)):
@@ -83,6 +87,13 @@ def check_shape_arrays(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarr
             raise ValidationError(
                 f"{name}[{index}]", f"must be finite and positive, got {array[index]}"
             )
+    too_large = np.flatnonzero(a_arr + b_arr > max_total)
+    if too_large.size:
+        index = int(too_large[0])
+        raise ValidationError(
+            f"b[{index}]",
+            f"a + b = {a_arr[index] + b_arr[index]:g} exceeds the supported {max_total:g}",
+        )
     return a_arr, b_arr
 
 

@@ -53,7 +53,7 @@ def test_two_arms_match_evan_millers_closed_form() -> None:
     assert worst < 1e-9
 
 
-@pytest.mark.parametrize("impressions", [1e6, 1e7, 1e8])
+@pytest.mark.parametrize("impressions", [1e6, 1e7, 1e8, 9.9e9])
 @pytest.mark.parametrize("k", range(2, 11))
 def test_identical_arms_share_equally(impressions: float, k: int) -> None:
     a, b = _shapes(impressions, [0.07] * k)
@@ -104,10 +104,15 @@ def test_tiny_arm_against_huge_arm_agrees_with_monte_carlo() -> None:
 
 
 def test_ctrs_next_to_one_keep_their_mass() -> None:
-    # Doubles near 1 are 1e-16 apart; Beta(1e8, 1) lives within 1e-8 of 1.
+    # GIVEN Beta(1e8, 1), which lives within ~1e-8 of 1 where doubles are 1.1e-16 apart, and an
+    # arcsine Beta(0.5, 0.5), whose density is unbounded at both ends
     p = probability_best([1e8, 1.0, 0.5], [1.0, 1e8, 0.5])
+    # THEN no mass is lost next to 1
     assert abs(p.sum() - 1.0) < 1e-9
-    assert p[0] == pytest.approx(1.0, abs=1e-7)
+    # AND the arcsine arm wins with P(1 - Y < 1 - X): 1 - X ~ Exp(1e8) for X ~ Beta(1e8, 1) and
+    # P(1 - Y < t) = (2 / pi) sqrt(t) near 0, so P = (2 / pi) E[sqrt(E / 1e8)] = 1e-4 / sqrt(pi)
+    assert p[2] == pytest.approx(1e-4 / np.sqrt(np.pi), rel=1e-6)
+    assert p[1] == 0.0
 
 
 def test_single_arm_is_best() -> None:
