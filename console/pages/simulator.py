@@ -1,0 +1,129 @@
+"""Simulator: compare algorithms on a simulated experiment before a test starts."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from services.exceptions import ValidationError
+from services.simulation import Scenario, compare, summarise, summary_frame, timeline_frame
+from services.simulation.scenario import AlgorithmKind, algorithm_named
+
+st.title("Simulator")
+st.caption(
+    "How would each algorithm have done? Clicks lost against always serving the best model, "
+    "the weaker model's share of traffic, and how fast the winner is identified. "
+    "See docs/simulation.md."
+)
+
+
+@st.cache_data(ttl=3600, max_entries=20, show_spinner=False)
+def run_lab(
+    ctrs: tuple[float, ...],
+    per_hour: int,
+    hours: int,
+    seeds: int,
+    seed: int,
+    names: tuple[str, ...],
+    settings: tuple[tuple[str, float | int | None], ...],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate and return (summary, hourly timeline); plain arguments so it can be cached."""
+    scenario = Scenario(
+        ctrs=ctrs, impressions_per_hour=per_hour, hours=hours, n_seeds=seeds, seed=seed
+    )
+    algorithms = [algorithm_named(name, **dict(settings)) for name in names]
+    results = compare(scenario, algorithms)
+    return summary_frame(summarise(results)), timeline_frame(results)
+
+
+with st.sidebar:
+    st.subheader("Scenario")
+    ctr_a = st.number_input(
+        "CTR of model A", 0.0, 1.0, 0.067, 0.001, format="%.3f", key="sim_ctr_a"
+    )
+    ctr_b = st.number_input(
+        "CTR of model B", 0.0, 1.0, 0.058, 0.001, format="%.3f", key="sim_ctr_b"
+    )
+    per_hour = st.number_input("Impressions per hour", 1, 1_000_000, 1500, 100, key="sim_per_hour")
+    days = st.number_input("Days", 1, 30, 3, key="sim_days")
+    seeds = st.number_input("Seeds", 1, 1000, 20, 10, key="sim_seeds")
+    seed = st.number_input("Random seed", 0, 2**31 - 1, 0, key="sim_seed")
+    names = st.multiselect(
+        "Algorithms",
+        [k.value for k in AlgorithmKind],
+        default=["static", "epsilon-greedy", "bts"],
+        key="sim_algorithms",
+    )
+    st.subheader("Batched Thompson sampling")
+    batch = st.selectbox(
+        "Batch interval (minutes)", [15, 30, 60, 120, 240], index=2, key="sim_batch"
+    )
+    warmup = st.number_input("Warm-up hours", 0.0, 72.0, 6.0, 1.0, key="sim_warmup")
+    floor = st.number_input("Exposure floor", 0.0, 0.49, 0.0, 0.01, key="sim_floor")
+    epsilon = st.number_input("Epsilon (epsilon-greedy)", 0.0, 1.0, 0.1, 0.05, key="sim_epsilon")
+
+if not names:
+    st.info("Choose at least one algorithm.")
+    st.stop()
+
+settings = (
+    ("epsilon", float(epsilon)),
+    ("batch_minutes", int(batch)),
+    ("warmup_hours", float(warmup)),
+    ("floor", float(floor)),
+)
+try:
+    with st.spinner("Simulating..."):
+        summary, timeline = run_lab(
+            (float(ctr_a), float(ctr_b)),
+            int(per_hour),
+            int(days) * 24,
+            int(seeds),
+            int(seed),
+            tuple(names),
+            settings,
+        )
+except ValidationError as exc:
+    st.error(f"Invalid scenario: {exc}")
+    st.stop()
+
+st.subheader("Summary")
+st.dataframe(summary, hide_index=True, key="sim_summary")
+
+st.subheader("Clicks lost against always serving the best model")
+st.altair_chart(
+    alt.Chart(timeline.drop_duplicates(["algorithm", "hour"]))
+    .mark_line()
+    .encode(
+        x=alt.X("hour:Q", title="hours"),
+        y=alt.Y("regret:Q", title="clicks lost"),
+        color="algorithm:N",
+    ),
+    width="stretch",
+)
+
+st.subheader("Share of each hour's traffic to model B")
+arm_b = timeline[timeline["arm"] == "B"]
+st.altair_chart(
+    alt.Chart(arm_b)
+    .mark_line()
+    .encode(
+        x=alt.X("hour:Q", title="hours"),
+        y=alt.Y("allocation:Q", title="share", axis=alt.Axis(format="%")),
+        color="algorithm:N",
+    ),
+    width="stretch",
+)
+
+st.subheader("Share of all traffic so far to model B (exposure)")
+st.altair_chart(
+    alt.Chart(arm_b)
+    .mark_line()
+    .encode(
+        x=alt.X("hour:Q", title="hours"),
+        y=alt.Y("exposure:Q", title="share", axis=alt.Axis(format="%")),
+        color="algorithm:N",
+    ),
+    width="stretch",
+)
