@@ -1,0 +1,180 @@
+"""Did the selector return the models the experiment should produce?
+
+A static test should return its models in the configured ratio; a dynamic test in the weights
+(P(best), or the warm-up split) of the parameter batch in force. The selector's log lines say what
+it returned; :func:`check_split` turns the weights into expected counts and runs the
+sample-ratio-mismatch test on them.
+
+Only selector invocations are counted: an API Gateway cache hit never reaches the selector, so it
+leaves no log line. That is what we want — the split is decided on the miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from services.exceptions import ValidationError
+from services.experiments import Experiment, ExperimentType
+from services.parameters import ParameterBatch, ParameterSnapshot
+from services.statistics.srm import SrmResult, srm_test
+
+
+@dataclass(frozen=True)
+class WeightsFrom:
+    """Serving weights in force from ``since`` on, in the experiment's arm order."""
+
+    since: datetime
+    weights: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class HourSplit:
+    """One bin: models served and the counts the weights in force would have produced."""
+
+    bin_start: datetime
+    observed: dict[str, int]
+    expected: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SplitCheck:
+    """Served vs expected model counts of one experiment over a window.
+
+    ``model_codes`` lists the experiment's arms first, then any model served that is not an arm
+    (expected 0: any such selection is flagged by the SRM test).
+    """
+
+    experiment_id: str
+    model_codes: tuple[str, ...]
+    observed: tuple[int, ...]
+    expected: tuple[float, ...]
+    srm: SrmResult
+    hours: tuple[HourSplit, ...]
+
+    @property
+    def mismatch(self) -> bool:
+        return self.srm.mismatch
+
+    @property
+    def total(self) -> int:
+        return sum(self.observed)
+
+
+def weight_schedule(
+    experiment: Experiment,
+    batches: Sequence[ParameterBatch] = (),
+    current: ParameterSnapshot | None = None,
+) -> tuple[WeightsFrom, ...]:
+    """The serving weights of ``experiment`` over time.
+
+    A static test has one split for ever. A dynamic test starts on its warm-up split (the arms'
+    configured weights); every parameter batch then brings new weights from its creation on.
+    Without any batch history the current parameters (if they carry weights) stand for the
+    whole window.
+    """
+    base = WeightsFrom(datetime.min, experiment.normalised_weights)
+    if experiment.type is ExperimentType.STATIC:
+        return (base,)
+    schedule = [base]
+    codes = experiment.model_codes
+    dated = sorted(
+        (b for b in batches if b.created_at is not None),
+        key=lambda b: b.created_at,  # type: ignore[arg-type, return-value]
+    )
+    for batch in dated:
+        by_code = {a.model_code: a.weight for a in batch.arms}
+        weights = _normalised([by_code.get(code, 0.0) for code in codes])
+        if weights is not None:
+            schedule.append(WeightsFrom(batch.created_at, weights))  # type: ignore[arg-type]
+    if len(schedule) == 1 and current is not None and current.has_weights:
+        arms = current.for_models(codes)
+        weights = _normalised([a.weight or 0.0 for a in arms])
+        if weights is not None:
+            schedule = [WeightsFrom(datetime.min, weights)]
+    return tuple(schedule)
+
+
+def weights_at(schedule: Sequence[WeightsFrom], t: datetime) -> tuple[float, ...]:
+    """The weights in force at ``t``: the latest schedule entry starting at or before it."""
+    if not schedule:
+        raise ValidationError("schedule", "needs at least one entry")
+    chosen = schedule[0]
+    for entry in schedule:
+        if entry.since <= t:
+            chosen = entry
+    return chosen.weights
+
+
+def check_split(
+    experiment: Experiment,
+    served: Mapping[datetime, Mapping[str, int]],
+    schedule: Sequence[WeightsFrom],
+    *,
+    bin_seconds: int = 3600,
+    threshold: float = 0.001,
+) -> SplitCheck:
+    """Compare the models served per bin with the counts the weights in force should produce.
+
+    Each bin is judged by the weights in force at its middle: a batch usually lands a few
+    minutes after the hour, so the weights at the bin's start would be the previous batch's for
+    almost all of the bin.
+
+    Args:
+        experiment: The experiment (its arms give the models and their order).
+        served: ``{bin_start: {model_code: count}}`` of selections that follow the split.
+        schedule: From :func:`weight_schedule`.
+        bin_seconds: Width of a bin.
+        threshold: SRM significance threshold (strict by default: the check runs every hour).
+    """
+    codes = list(experiment.model_codes)
+    for per_model in served.values():
+        codes.extend(code for code in per_model if code not in codes)
+    observed = np.zeros(len(codes))
+    expected = np.zeros(len(codes))
+    hours: list[HourSplit] = []
+    half = timedelta(seconds=bin_seconds / 2)
+    for bin_start, per_model in sorted(served.items()):
+        n = sum(per_model.values())
+        weights = weights_at(schedule, bin_start + half)
+        share = np.zeros(len(codes))
+        share[: len(weights)] = weights
+        exp = n * share
+        obs = np.array([per_model.get(code, 0) for code in codes], dtype=float)
+        observed += obs
+        expected += exp
+        hours.append(
+            HourSplit(
+                bin_start,
+                {c: int(v) for c, v in zip(codes, obs, strict=True)},
+                {c: float(v) for c, v in zip(codes, exp, strict=True)},
+            )
+        )
+    obs_counts = [int(v) for v in observed]
+    if sum(obs_counts) == 0:
+        # No traffic: compare against the shares so that srm_test reports "no evidence".
+        exp_for_test = list(weights_at(schedule, datetime.max)) + [0.0] * (
+            len(codes) - len(experiment.model_codes)
+        )
+    else:
+        exp_for_test = [float(v) for v in expected]
+    result = srm_test(obs_counts, exp_for_test, threshold)
+    return SplitCheck(
+        experiment_id=experiment.experiment_id,
+        model_codes=tuple(codes),
+        observed=tuple(obs_counts),
+        expected=tuple(float(v) for v in result.expected),
+        srm=result,
+        hours=tuple(hours),
+    )
+
+
+def _normalised(weights: Sequence[float | None]) -> tuple[float, ...] | None:
+    values = [float(w) if w is not None else 0.0 for w in weights]
+    total = sum(values)
+    if total <= 0:
+        return None
+    return tuple(v / total for v in values)
