@@ -1,0 +1,146 @@
+"""``dynab gateway``: the local API gateway in front of the selector, in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+from pathlib import Path
+
+from console.settings import Settings
+from services.clock import SystemClock
+from services.exceptions import DynabError
+from services.gateway import schema
+from services.gateway.cache import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS, TtlCache, check_ttl
+from services.gateway.recorder import GatewayRecorder
+from services.gateway.server import SelectorGateway
+from services.mongo.embedded import EmbeddedMongo
+from services.mongo.repository import MongoStore, connect
+from services.serving.config_cache import ConfigurationCache
+from services.serving.service import SelectorService
+from services.serving.settings import ServingSettings, parse_area_defaults
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    settings = Settings.from_env()
+    p = sub.add_parser(
+        "gateway",
+        help="run the local API gateway (GET /select with a response cache)",
+        description="Serve GET /select?member_id=M&area_code=A on 127.0.0.1 as API Gateway "
+        "does: answers cached per (member_id, area_code) for the TTL, the selector handler "
+        "invoked in-process on a miss, X-Cache: Hit|Miss, and per-minute figures written to "
+        "MongoDB for the console. Uses MONGODB_URI, else the embedded server (started if it "
+        "is not already running).",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=settings.gateway_port,
+        help="port to listen on (default: %(default)s, DYNAB_GATEWAY_PORT)",
+    )
+    p.add_argument(
+        "--ttl",
+        type=int,
+        default=DEFAULT_TTL_SECONDS,
+        help="cache TTL in seconds, 1..3600 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--cache-size",
+        type=int,
+        default=DEFAULT_MAX_ENTRIES,
+        help="most cached answers kept (default: %(default)s)",
+    )
+    p.add_argument(
+        "--refresh",
+        type=float,
+        default=30.0,
+        help="seconds the selector reuses an area's configuration (default: 30)",
+    )
+    p.add_argument(
+        "--mongodb-uri",
+        default=settings.mongodb_uri,
+        help="MongoDB to use (default: MONGODB_URI, else the embedded server)",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=settings.data_dir,
+        help="embedded data folder (default: %(default)s, DYNAB_DATA_DIR)",
+    )
+    p.add_argument(
+        "--mongo-port",
+        type=int,
+        default=settings.mongo_port,
+        help="embedded MongoDB port (default: %(default)s)",
+    )
+    p.add_argument(
+        "--area-defaults",
+        default=os.environ.get("DYNAB_AREA_DEFAULTS"),
+        help='fallback models as JSON, e.g. \'{"MAIN": "M-01", "*": "M-00"}\' '
+        "(default: DYNAB_AREA_DEFAULTS)",
+    )
+    p.set_defaults(func=run)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _say(message: str) -> None:
+    print(f"dynab gateway: {message}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    check_ttl(args.ttl)
+    serving = ServingSettings(
+        refresh_seconds=args.refresh, area_defaults=parse_area_defaults(args.area_defaults)
+    )
+    server: EmbeddedMongo | None = None
+    uri = args.mongodb_uri
+    if not uri:
+        if _listening(args.mongo_port):
+            uri = f"mongodb://127.0.0.1:{args.mongo_port}/"
+            _say(f"using the embedded MongoDB already running on port {args.mongo_port}")
+        else:
+            from console.commands.mongo import start_embedded
+
+            _say(f"starting the embedded MongoDB server (data in {args.data_dir / 'mongo'})")
+            server = start_embedded(args.data_dir, args.mongo_port)
+            uri = server.uri
+    clock = SystemClock()
+    db = connect(uri, db_name=os.environ.get("MONGODB_DB") or None, timeout_ms=1000)
+    schema.ensure_indexes(db)
+    recorder = GatewayRecorder(db, clock).start()
+    cache = ConfigurationCache(
+        MongoStore(db, clock), clock, refresh_seconds=serving.refresh_seconds
+    )
+    service = SelectorService(cache, clock, recorder, serving)
+    responses: TtlCache = TtlCache(clock, ttl_seconds=args.ttl, max_entries=args.cache_size)
+    try:
+        gateway = SelectorGateway(("127.0.0.1", args.port), service, responses, recorder)
+    except OSError as exc:
+        recorder.stop()
+        if server is not None:
+            server.stop()
+        raise DynabError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    _say(
+        f"cache TTL {args.ttl} s, at most {args.cache_size} answers; "
+        f"configuration refreshed every {serving.refresh_seconds:g} s"
+    )
+    _say(f"ready on {gateway.url}?member_id=M&area_code=A  (Ctrl-C stops)")
+    try:
+        gateway.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gateway.server_close()
+        recorder.stop()
+        db.client.close()
+        if server is not None:
+            server.stop()
+        _say("stopped")
+    return 0
