@@ -1,24 +1,113 @@
-"""The console's access to the store: one cached client per process, cached queries.
+"""The console's access to the store: one cached client per database, cached queries.
 
 Business logic lives in ``services``; this module only wires the store into Streamlit's caches.
+The client is cached per (URI, database) so that two configurations never share one, and each
+query's cache key starts with that pair for the same reason. Pages call :func:`invalidate` after
+a write so that the next render reads what was written.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import datetime
+from typing import NamedTuple
 
 import streamlit as st
 
-from services.mongo.repository import MongoStore, connect
+from services.audit import AuditEntry
+from services.clock import SystemClock
+from services.experiments import Area, Experiment
+from services.hourly_metrics import HourlyMetric
+from services.mongo.repository import DEFAULT_DB, MongoStore, connect
+from services.parameters import ParameterBatch
+
+#: Seconds a query result is reused; the parameter job writes at most once a batch interval.
+QUERY_TTL = 30
+#: Batches the posterior history shows at most (the newest).
+HISTORY_LIMIT = 500
 
 
-@st.cache_resource(show_spinner=False)
-def get_store() -> MongoStore:
-    """The MongoDB store at ``MONGODB_URI`` (Streamlit secrets ``mongodb_uri`` as a fallback)."""
-    uri = os.environ.get("MONGODB_URI")
+class Source(NamedTuple):
+    """Which database the console reads: the cache key of the client and of every query."""
+
+    uri: str
+    db_name: str
+
+
+def _secret(name: str) -> str | None:
+    try:
+        value = st.secrets.get(name)
+    except FileNotFoundError:
+        return None
+    return str(value) if value else None
+
+
+def source() -> Source:
+    """``MONGODB_URI`` / ``MONGODB_DB`` from the environment, else the secrets of that name."""
+    uri = os.environ.get("MONGODB_URI") or _secret("mongodb_uri")
     if not uri:
-        try:
-            uri = st.secrets.get("mongodb_uri")
-        except FileNotFoundError:
-            uri = None
-    return MongoStore(connect(uri, timeout_ms=3000))
+        st.error(
+            "No MongoDB configured: set MONGODB_URI (or `mongodb_uri` in the secrets), or "
+            "start everything with `dynab run`."
+        )
+        st.stop()
+    db_name = os.environ.get("MONGODB_DB") or _secret("mongodb_db") or ""
+    return Source(uri, db_name)
+
+
+def _close(store: MongoStore) -> None:
+    store.db.client.close()
+
+
+@st.cache_resource(show_spinner=False, on_release=_close)
+def _store(uri: str, db_name: str) -> MongoStore:
+    return MongoStore(connect(uri, db_name=db_name or None, timeout_ms=3000))
+
+
+def get_store() -> MongoStore:
+    src = source()
+    return _store(src.uri, src.db_name)
+
+
+def now() -> datetime:
+    """The console's notion of now; a session may pin it (``dynab_now``) for tests and demos."""
+    pinned = st.session_state.get("dynab_now")
+    return pinned if isinstance(pinned, datetime) else SystemClock().now()
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def areas(src: Source) -> list[Area]:
+    return _store(src.uri, src.db_name).list_areas()
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def experiments(src: Source) -> list[Experiment]:
+    return _store(src.uri, src.db_name).list_experiments()
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def audit_history(src: Source, experiment_id: str) -> list[AuditEntry]:
+    return _store(src.uri, src.db_name).audit_history(experiment_id)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def hourly_metrics(
+    src: Source, experiment_id: str, start: datetime | None = None, end: datetime | None = None
+) -> list[HourlyMetric]:
+    return _store(src.uri, src.db_name).hourly_metrics(experiment_id, start=start, end=end)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def parameter_history(
+    src: Source, experiment_id: str, limit: int | None = HISTORY_LIMIT
+) -> list[ParameterBatch]:
+    return _store(src.uri, src.db_name).parameter_history(experiment_id, limit=limit)
+
+
+def invalidate() -> None:
+    """Forget cached query results after a write (the client stays)."""
+    for query in (areas, experiments, audit_history):
+        query.clear()
+
+
+__all__ = ["DEFAULT_DB", "Source", "get_store", "invalidate", "now", "source"]

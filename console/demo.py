@@ -7,9 +7,17 @@ demo traffic are 6.7% and 5.8%, as in the seed's worked example.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+import numpy as np
+
+from services.algorithms.floor import apply_floor
+from services.clock import floor_hour
 from services.exceptions import NotFoundError
 from services.experiments import Area, Arm, Experiment, ExperimentType, Status
+from services.hourly_metrics import HourlyMetric
+from services.parameters import BatchArm, ParameterBatch
+from services.statistics import probability_best
 from services.store import Store
 
 DEMO_USER = "demo"
@@ -84,3 +92,112 @@ def install_demo(store: Store, *, start: bool = True) -> DemoResult:
             )
             started.append(exp.experiment_id)
     return DemoResult(tuple(created), tuple(started))
+
+
+# --- synthetic history ------------------------------------------------------------------------
+# Until the traffic generator and the parameter job have run, the demo, the console's tests and
+# its benchmark need hourly metrics and parameter batches to show. These are drawn from the demo
+# models' true rates with the bandit's own rules: warm-up split first, then P(best) over the
+# evaluation window with the exposure floor, recomputed every hour.
+
+#: Click rate of a model the demo does not know (e.g. one created in the console).
+DEFAULT_RATE = (0.05, 0.003)
+
+
+def _rates(experiment: Experiment) -> list[tuple[float, float]]:
+    # Unknown models get slightly different rates so that a winner emerges.
+    return [
+        TRUE_RATES.get(code, (DEFAULT_RATE[0] * (1 - 0.06 * i), DEFAULT_RATE[1]))
+        for i, code in enumerate(experiment.model_codes)
+    ]
+
+
+def synthetic_history(
+    experiment: Experiment,
+    end: datetime,
+    days: float,
+    *,
+    seed: int = 0,
+    hourly_impressions: int = 1500,
+    batch_days: float | None = None,
+) -> tuple[list[HourlyMetric], list[ParameterBatch]]:
+    """Hourly metrics for ``days`` before ``end`` and, for a dynamic test, one parameter batch
+    per hour of the last ``batch_days`` (all days by default).
+
+    Deterministic for a given seed. Hours before the batched period use the warm-up split.
+    """
+    rng = np.random.default_rng(seed)
+    end = floor_hour(end)
+    hours = [end - timedelta(hours=h) for h in range(int(days * 24), 0, -1)]
+    batch_from = end - timedelta(days=batch_days if batch_days is not None else days)
+    rates = _rates(experiment)
+    base = np.asarray(experiment.normalised_weights)
+    weights = base
+    window = timedelta(hours=experiment.evaluation_window_hours)
+    metrics: list[HourlyMetric] = []
+    batches: list[ParameterBatch] = []
+    recent: list[tuple[datetime, np.ndarray, np.ndarray]] = []
+    started = hours[0] if hours else end
+    for hour in hours:
+        diurnal = 0.6 + 0.4 * np.sin((hour.hour - 6) / 24 * 2 * np.pi) ** 2
+        total = int(rng.poisson(hourly_impressions * diurnal))
+        served = rng.multinomial(total, weights / weights.sum())
+        clicks = rng.binomial(served, [r[0] for r in rates])
+        orders = rng.binomial(clicks, [min(1.0, r[1] / r[0]) for r in rates])
+        for i, code in enumerate(experiment.model_codes):
+            metrics.append(
+                HourlyMetric(
+                    experiment.experiment_id,
+                    code,
+                    hour,
+                    int(served[i]),
+                    int(clicks[i]),
+                    int(orders[i]),
+                    int(served[i] * 0.8),
+                )
+            )
+        recent.append((hour, served, clicks))
+        recent = [r for r in recent if r[0] > hour - window]
+        if experiment.type is not ExperimentType.DYNAMIC or hour + timedelta(hours=1) <= batch_from:
+            continue
+        impressions = sum(r[1] for r in recent)
+        clicked = sum(r[2] for r in recent)
+        warm = hour + timedelta(hours=1) - started < timedelta(
+            hours=experiment.warmup_hours
+        ) or bool(np.any(impressions < experiment.warmup_min_impressions))
+        alpha = clicked.astype(int)
+        beta = (impressions - clicked).astype(int)
+        p_best = probability_best(1.0 + alpha, 1.0 + beta)
+        weights = base if warm else apply_floor(p_best, experiment.exposure_floor)
+        batch_end = hour + timedelta(hours=1)
+        batches.append(
+            ParameterBatch(
+                experiment_id=experiment.experiment_id,
+                batch_id=f"{batch_end:%Y%m%dT%H}",
+                window_start=batch_end - window,
+                window_end=batch_end,
+                arms=tuple(
+                    BatchArm(code, int(alpha[i]), int(beta[i]), float(p_best[i]), float(weights[i]))
+                    for i, code in enumerate(experiment.model_codes)
+                ),
+                warmup=warm,
+                created_at=batch_end + timedelta(minutes=5),
+                seed=None,
+                data_quality={"orphan_clicks": int(rng.poisson(3)), "duplicates": 0},
+                srm={"p_value": 0.5, "mismatch": False},
+            )
+        )
+    return metrics, batches
+
+
+def install_history(
+    store: Store, experiment: Experiment, end: datetime, days: float, **kwargs: object
+) -> tuple[int, int]:
+    """Write :func:`synthetic_history` through the store; returns (metric rows, batches)."""
+    metrics, batches = synthetic_history(experiment, end, days, **kwargs)  # type: ignore[arg-type]
+    hours = sorted({m.hour for m in metrics})
+    if metrics:
+        store.replace_hourly_metrics(experiment.experiment_id, hours, metrics)
+    for batch in batches:
+        store.save_parameter_batch(batch)
+    return len(metrics), len(batches)

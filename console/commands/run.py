@@ -9,10 +9,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 from console.commands.mongo import start_embedded
-from console.demo import install_demo
+from console.credentials import ensure_demo_credentials
+from console.demo import EXPERIMENTS, install_demo, install_history
 from console.settings import Settings
 from services.exceptions import DynabError
 from services.mongo.embedded import EmbeddedMongo
@@ -60,7 +62,9 @@ def _step(message: str) -> None:
     print(f"dynab run: {message}", flush=True)
 
 
-def start_console(uri: str, port: int, log_dir: Path) -> subprocess.Popen[bytes]:
+def start_console(
+    uri: str, port: int, log_dir: Path, secrets_files: list[Path] | None = None
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "MONGODB_URI": uri}
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / "console.log", "ab")  # noqa: SIM115 - handed to the child process
@@ -136,8 +140,23 @@ def run(args: argparse.Namespace) -> int:
         if settings.embedded and not args.no_demo:
             result = install_demo(store)
             _step(f"demo data: created {', '.join(result.created) or 'nothing new'}")
+            # Until the traffic generator and the parameter job feed it, the demo shows three
+            # days of synthetic history so that every page has something to draw.
+            now = store.clock.now()
+            for exp in EXPERIMENTS:
+                if not store.hourly_metrics(exp.experiment_id, start=now - timedelta(days=30)):
+                    current = store.get_experiment(exp.experiment_id)
+                    rows, batches = install_history(store, current, now, 3)
+                    _step(f"demo history: {exp.experiment_id}: {rows} rows, {batches} batches")
+        secrets_files = [p for p in (Path(".streamlit") / "secrets.toml",) if p.exists()]
+        if settings.embedded:
+            demo_secrets, passwords = ensure_demo_credentials(args.data_dir / "console")
+            secrets_files.append(demo_secrets)
+            _step(f"demo users (passwords kept in {demo_secrets.parent}):")
+            for name, password in passwords.items():
+                _step(f"  {name:<8} {password}")
         _step(f"starting the console on http://localhost:{args.console_port}")
-        console = start_console(uri, args.console_port, args.data_dir / "logs")
+        console = start_console(uri, args.console_port, args.data_dir / "logs", secrets_files)
         wait_http_ok(f"http://127.0.0.1:{args.console_port}/_stcore/health", console)
         _step(f"ready: open http://localhost:{args.console_port}  (Ctrl-C stops everything)")
         while console.poll() is None and (server is None or server.running):

@@ -1,67 +1,118 @@
-"""Overview: every area and the experiments in it."""
+"""Overview: every area, its experiment, who leads, how fresh the parameters are, alerts."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from pymongo.errors import PyMongoError
 
-from console.data import get_store
-from services.exceptions import StoreUnavailableError
+from console import data
+from console.access import signed_in_user
+from services.exceptions import DynabError
+from services.reports import latest_window, summarise_area, window_counts
+from services.reports.overview import DATA_QUALITY_THRESHOLD
 
+user = signed_in_user()
 st.title("Overview")
 
+src = data.source()
 try:
-    store = get_store()
-    areas = store.list_areas()
-    experiments = store.list_experiments()
-except StoreUnavailableError as exc:
+    areas = data.areas(src)
+    experiments = data.experiments(src)
+except (DynabError, PyMongoError) as exc:
     st.error(f"MongoDB is not reachable: {exc}")
     st.stop()
 
 if not areas:
-    st.info("No areas yet. Create the demo areas and experiments with `dynab demo-data`.")
+    st.info(
+        "No areas yet. Create the demo areas and experiments with `dynab demo-data` (or start "
+        "everything with `dynab run`)."
+    )
     st.stop()
 
+try:
+    dq_threshold = int(st.secrets.get("console", {}).get("data_quality_threshold", 0)) or (
+        DATA_QUALITY_THRESHOLD
+    )
+except FileNotFoundError:
+    dq_threshold = DATA_QUALITY_THRESHOLD
+now = data.now()
 by_id = {e.experiment_id: e for e in experiments}
+summaries = []
+for area in areas:
+    exp = by_id.get(area.active_experiment_id or "")
+    batch = None
+    window = None
+    if exp is not None:
+        history = data.parameter_history(src, exp.experiment_id, limit=1)
+        batch = history[-1] if history else None
+        if batch is None:
+            metrics = data.hourly_metrics(src, exp.experiment_id)
+            bounds = latest_window(metrics, exp.evaluation_window_hours)
+            if bounds:
+                window = window_counts(metrics, exp.model_codes, *bounds)
+    summaries.append(
+        summarise_area(area, exp, batch, window, now, data_quality_threshold=dq_threshold)
+    )
+
+running = sum(1 for s in summaries if s.status is not None and s.status.value == "running")
+paused = sum(1 for s in summaries if s.status is not None and s.status.value == "paused")
+alerts = [(s.area_code, a) for s in summaries for a in s.alerts]
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Areas", len(areas))
+c2.metric("Running", running)
+c3.metric("Paused", paused)
+c4.metric("Alerts", len(alerts))
+
+for area_code, alert in alerts:
+    message = f"**{area_code}** — {alert.message}"
+    if alert.kind in ("srm", "stale"):
+        st.error(message)
+    else:
+        st.warning(message)
+
 st.subheader("Areas")
 st.dataframe(
     pd.DataFrame(
         [
             {
-                "area": a.area_code,
-                "name": a.name,
-                "default model": a.default_model,
-                "active experiment": a.active_experiment_id or "",
-                "status": by_id[a.active_experiment_id].status.value
-                if a.active_experiment_id in by_id
-                else "",
+                "area": s.area_code,
+                "name": s.area_name,
+                "experiment": s.experiment_id or "",
+                "status": s.status.value if s.status else "no experiment",
+                "type": s.type.value if s.type else "",
+                "leader": s.leader.model_code if s.leader else "",
+                "P(best)": s.leader.p_best if s.leader else None,
+                "last batch (UTC)": s.last_batch_at,
+                "stale": s.stale,
             }
-            for a in areas
+            for s in summaries
         ]
     ),
     hide_index=True,
+    width="stretch",
     key="overview_areas",
+    column_config={
+        "P(best)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")
+    },
 )
+if not any(s.experiment_id for s in summaries):
+    st.info(
+        "No area runs an experiment. "
+        + (
+            "Create and start one on the Experiments page."
+            if user.can_act
+            else "An operator can start one on the Experiments page."
+        )
+    )
 
-st.subheader("Experiments")
+st.subheader("Experiments by status")
 if not experiments:
-    st.info("No experiments yet.")
+    st.info("No experiments yet: create one on the Experiments page.")
 else:
+    counts = pd.Series([e.status.value for e in experiments]).value_counts()
     st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "id": e.experiment_id,
-                    "name": e.name,
-                    "area": e.area_code,
-                    "type": e.type.value,
-                    "status": e.status.value,
-                    "models": ", ".join(e.model_codes),
-                    "version": e.version,
-                }
-                for e in experiments
-            ]
-        ),
+        counts.rename_axis("status").reset_index(name="experiments"),
         hide_index=True,
-        key="overview_experiments",
+        key="overview_status_counts",
     )

@@ -1,0 +1,290 @@
+"""Experiments: list and filter, create or clone, edit a draft, start/pause/resume/stop, audit."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from pymongo.errors import PyMongoError
+
+from console import data
+from console.access import operator_only, signed_in_user
+from console.forms import experiment_form
+from services.exceptions import (
+    ConflictError,
+    DynabError,
+    NotFoundError,
+    StaleVersionError,
+    TransitionError,
+    ValidationError,
+)
+from services.experiments import Experiment, ExperimentType, Status
+from services.lifecycle import Action, allowed_actions
+
+user = signed_in_user()
+st.title("Experiments")
+
+src = data.source()
+try:
+    store = data.get_store()
+    areas = data.areas(src)
+    experiments = data.experiments(src)
+except (DynabError, PyMongoError) as exc:
+    st.error(f"MongoDB is not reachable: {exc}")
+    st.stop()
+
+flash = st.session_state.pop("experiments_flash", None)
+if flash:
+    st.success(flash)
+
+if not areas:
+    st.info(
+        "No areas yet, and an experiment runs in an area. Create the demo areas with "
+        "`dynab demo-data` (or start the console with `dynab run`)."
+    )
+    st.stop()
+
+area_codes = [a.area_code for a in areas]
+# The version each experiment had when this session first showed it: an action or edit carries
+# it, so that a change someone else made meanwhile is refused rather than overwritten.
+seen: dict[str, int] = st.session_state.setdefault("experiments_seen_versions", {})
+
+
+def _done(message: str) -> None:
+    data.invalidate()
+    st.session_state["experiments_flash"] = message
+    st.rerun()
+
+
+# --- list ---------------------------------------------------------------------------------
+if not experiments:
+    st.info(
+        "No experiments yet. "
+        + ("Create one in the form below." if user.can_act else "Ask an operator to create one.")
+    )
+else:
+    f1, f2, f3, f4 = st.columns(4)
+    area_filter = f1.multiselect("Area", area_codes, key="experiments_filter_area")
+    status_filter = f2.multiselect(
+        "Status", [s.value for s in Status], key="experiments_filter_status"
+    )
+    type_filter = f3.multiselect(
+        "Type", [t.value for t in ExperimentType], key="experiments_filter_type"
+    )
+    text_filter = f4.text_input("Search id or name", key="experiments_filter_text").strip().lower()
+    shown = [
+        e
+        for e in experiments
+        if (not area_filter or e.area_code in area_filter)
+        and (not status_filter or e.status.value in status_filter)
+        and (not type_filter or e.type.value in type_filter)
+        and (not text_filter or text_filter in f"{e.experiment_id} {e.name}".lower())
+    ]
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "id": e.experiment_id,
+                    "name": e.name,
+                    "area": e.area_code,
+                    "type": e.type.value,
+                    "status": e.status.value,
+                    "models": ", ".join(e.model_codes),
+                    "started": e.started_at,
+                    "updated by": e.updated_by,
+                    "version": e.version,
+                }
+                for e in shown
+            ],
+            columns=[
+                "id",
+                "name",
+                "area",
+                "type",
+                "status",
+                "models",
+                "started",
+                "updated by",
+                "version",
+            ],
+        ),
+        hide_index=True,
+        width="stretch",
+        key="experiments_table",
+    )
+    if not shown:
+        st.info("No experiment matches the filters; clear them to see all.")
+        st.stop()
+
+    # --- one experiment -------------------------------------------------------------------
+    pending = st.session_state.pop("experiments_select_next", None)
+    if pending in [e.experiment_id for e in shown]:
+        st.session_state["experiments_selected"] = pending
+    selected_id = st.selectbox(
+        "Experiment", [e.experiment_id for e in shown], key="experiments_selected"
+    )
+    try:
+        exp = store.get_experiment(selected_id)
+    except NotFoundError:
+        st.warning(f"Experiment {selected_id} no longer exists.")
+        data.invalidate()
+        st.stop()
+    seen.setdefault(exp.experiment_id, exp.version)
+    seen_version = seen[exp.experiment_id]
+
+    st.subheader(f"{exp.experiment_id}: {exp.name}")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Status", exp.status.value)
+    c2.metric("Type", exp.type.value)
+    c3.metric("Area", exp.area_code)
+    c4.metric("Version", exp.version)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "model": a.model_code,
+                    "label": a.label,
+                    "weight": w,
+                    "control": a.control,
+                    "promoted": a.model_code == exp.promoted_model,
+                }
+                for a, w in zip(exp.arms, exp.normalised_weights, strict=True)
+            ]
+        ),
+        hide_index=True,
+        key="experiments_arms",
+        column_config={"weight": st.column_config.NumberColumn(format="percent")},
+    )
+    if seen_version != exp.version:
+        st.warning(
+            f"{exp.experiment_id} changed since you opened it (you saw version {seen_version}, "
+            f"it is now version {exp.version}, last changed by {exp.updated_by})."
+        )
+        if st.button("Reload to the current version", key="experiments_reload"):
+            seen[exp.experiment_id] = exp.version
+            data.invalidate()
+            st.rerun()
+
+    if operator_only(user):
+        actions = [a.value for a in allowed_actions(exp.status)]
+        if not actions:
+            st.caption(f"{exp.experiment_id} is {exp.status.value}: no further action applies.")
+        else:
+            st.markdown("**Lifecycle**")
+            with st.form(f"experiments_action_form_{exp.experiment_id}"):
+                action = st.selectbox(
+                    "Action", actions, key=f"experiments_action_{exp.experiment_id}"
+                )
+                promoted = st.selectbox(
+                    "Promoted model (stop only: the model the area serves by default afterwards)",
+                    ["(none)", *exp.model_codes],
+                    key=f"experiments_promoted_{exp.experiment_id}",
+                )
+                confirmed = st.checkbox(
+                    f"I confirm this change to {exp.experiment_id}",
+                    key=f"experiments_confirm_{exp.experiment_id}",
+                )
+                apply = st.form_submit_button("Apply", type="primary")
+            if apply:
+                promoted_model = None if promoted == "(none)" else promoted
+                if not confirmed:
+                    st.warning("Tick the confirmation box to apply the change.")
+                elif promoted_model and action != Action.STOP:
+                    st.error("promoted_model: only a stop can name a promoted model")
+                else:
+                    try:
+                        done = store.apply_action(
+                            exp.experiment_id,
+                            action,
+                            expected_version=seen_version,
+                            by=user.name,
+                            promoted_model=promoted_model,
+                        )
+                    except StaleVersionError as exc:
+                        st.error(f"Not applied: {exc}")
+                    except (ConflictError, TransitionError) as exc:
+                        st.error(f"Not applied: {exc}")
+                    except ValidationError as exc:
+                        st.error(f"{exc.field}: {exc.message}")
+                    else:
+                        seen[exp.experiment_id] = done.version
+                        _done(f"{exp.experiment_id} is now {done.status.value} (by {user.name}).")
+
+        if exp.status is Status.DRAFT:
+            with st.expander(f"Edit draft {exp.experiment_id}"):
+                values = experiment_form(
+                    f"experiments_edit_{exp.experiment_id}_v{seen_version}",
+                    exp.to_dict(),
+                    area_codes,
+                    id_editable=False,
+                    submit_label="Save draft",
+                )
+                if values is not None:
+                    try:
+                        edited = Experiment.from_dict(
+                            {**values, "experiment_id": exp.experiment_id, "salt": exp.salt}
+                        )
+                        saved = store.update_experiment(
+                            edited, expected_version=seen_version, by=user.name
+                        )
+                    except ValidationError as exc:
+                        st.error(f"{exc.field}: {exc.message}")
+                    except (ConflictError, TransitionError) as exc:
+                        st.error(f"Not saved: {exc}")
+                    else:
+                        seen[exp.experiment_id] = saved.version
+                        _done(f"Draft {exp.experiment_id} saved (version {saved.version}).")
+
+    st.markdown("**Audit history**")
+    history = data.audit_history(src, exp.experiment_id)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "at (UTC)": entry.at,
+                    "by": entry.by,
+                    "action": entry.action,
+                    "changed": ", ".join(entry.changed_fields()),
+                    "version": (entry.after or {}).get("version"),
+                }
+                for entry in reversed(history)
+            ],
+            columns=["at (UTC)", "by", "action", "changed", "version"],
+        ),
+        hide_index=True,
+        width="stretch",
+        key="experiments_audit",
+    )
+
+# --- create or clone ----------------------------------------------------------------------
+if user.can_act:
+    st.divider()
+    st.subheader("Create an experiment")
+    templates = ["(blank)", *(e.experiment_id for e in experiments)]
+    template = st.selectbox(
+        "Start from",
+        templates,
+        format_func=lambda t: t if t == "(blank)" else f"a clone of {t}",
+        key="experiments_create_template",
+    )
+    initial = None
+    if template != "(blank)":
+        source_exp = next(e for e in experiments if e.experiment_id == template)
+        initial = {
+            **source_exp.to_dict(),
+            "experiment_id": "",
+            "name": f"{source_exp.name} (copy)",
+        }
+    values = experiment_form(
+        f"experiments_create_{template}", initial, area_codes, submit_label="Create draft"
+    )
+    if values is not None:
+        try:
+            created = store.create_experiment(Experiment.from_dict(values), by=user.name)
+        except ValidationError as exc:
+            st.error(f"{exc.field}: {exc.message}")
+        except ConflictError as exc:
+            st.error(f"Not created: {exc}")
+        else:
+            seen[created.experiment_id] = created.version
+            st.session_state["experiments_select_next"] = created.experiment_id
+            _done(f"Draft {created.experiment_id} created. Start it from the Lifecycle form.")

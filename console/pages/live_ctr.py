@@ -1,0 +1,151 @@
+"""Live CTR: hourly CTR per model, traffic share, cumulative CTR, and the counts behind them."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+from pymongo.errors import PyMongoError
+
+from console import data
+from console.access import signed_in_user
+from console.widgets import pick_experiment
+from services.exceptions import DynabError
+from services.reports import hourly_frame
+
+user = signed_in_user()
+st.title("Live CTR")
+
+src = data.source()
+try:
+    experiments = data.experiments(src)
+except (DynabError, PyMongoError) as exc:
+    st.error(f"MongoDB is not reachable: {exc}")
+    st.stop()
+
+if not experiments:
+    st.info("No experiments yet: create and start one on the Experiments page.")
+    st.stop()
+
+exp = pick_experiment("live_ctr_experiment", experiments)
+metrics = data.hourly_metrics(src, exp.experiment_id)
+if not metrics:
+    st.info(
+        f"No hourly metrics for {exp.experiment_id} yet. They appear once the experiment serves "
+        "traffic and the parameter job has aggregated it (`dynab traffic`, then "
+        "`dynab update-params`, or `dynab run`, which does both)."
+    )
+    st.stop()
+
+first_day = metrics[0].hour.date()
+last_day = metrics[-1].hour.date()
+c1, c2, c3 = st.columns([2, 1, 1])
+picked = c1.date_input(
+    "Dates (UTC)",
+    value=(max(first_day, last_day - timedelta(days=6)), last_day),
+    min_value=first_day,
+    max_value=last_day,
+    key=f"live_ctr_dates_{exp.experiment_id}",
+)
+auto = c2.toggle("Auto-refresh", key="live_ctr_auto_refresh")
+every = c3.selectbox(
+    "Every", [30, 60, 300], index=1, format_func=lambda s: f"{s} s", key="live_ctr_every"
+)
+start_day, end_day = picked if isinstance(picked, tuple) and len(picked) == 2 else (picked, picked)
+if isinstance(start_day, tuple):  # a range still being picked (one date so far)
+    start_day = end_day = start_day[0]
+start = datetime.combine(start_day, time())
+end = datetime.combine(end_day, time()) + timedelta(days=1)
+
+HOUR = alt.X("hour:T", title="hour (UTC)")
+MODEL = alt.Color("model_code:N", title="model")
+
+
+@st.fragment(run_every=every if auto else None)
+def live_charts() -> None:
+    rows = data.hourly_metrics(src, exp.experiment_id, start, end)
+    frame = hourly_frame(rows, exp.model_codes)
+    if frame.empty:
+        st.info("No traffic in the chosen dates: widen the date range.")
+        return
+    tooltip = [
+        "hour:T",
+        "model_code:N",
+        "impressions:Q",
+        "clicks:Q",
+        alt.Tooltip("ctr:Q", format=".2%"),
+    ]
+    st.subheader("Hourly CTR")
+    st.altair_chart(
+        alt.Chart(frame)
+        .mark_line(point=len(frame) < 400)
+        .encode(
+            HOUR, alt.Y("ctr:Q", title="CTR", axis=alt.Axis(format="%")), MODEL, tooltip=tooltip
+        )
+        .properties(height=280),
+        width="stretch",
+    )
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Traffic share")
+        st.altair_chart(
+            alt.Chart(frame)
+            .mark_area()
+            .encode(
+                HOUR,
+                alt.Y(
+                    "traffic_share:Q",
+                    stack="normalize",
+                    title="share of impressions",
+                    axis=alt.Axis(format="%"),
+                ),
+                MODEL,
+                tooltip=["hour:T", "model_code:N", alt.Tooltip("traffic_share:Q", format=".1%")],
+            )
+            .properties(height=240),
+            width="stretch",
+        )
+    with right:
+        st.subheader("Cumulative CTR")
+        st.altair_chart(
+            alt.Chart(frame)
+            .mark_line()
+            .encode(
+                HOUR,
+                alt.Y(
+                    "cumulative_ctr:Q",
+                    title="CTR since the first hour shown",
+                    axis=alt.Axis(format="%"),
+                    scale=alt.Scale(zero=False),
+                ),
+                MODEL,
+                tooltip=["hour:T", "model_code:N", alt.Tooltip("cumulative_ctr:Q", format=".2%")],
+            )
+            .properties(height=240),
+            width="stretch",
+        )
+    st.subheader("Totals")
+    totals = frame.groupby("model_code", as_index=False)[["impressions", "clicks", "orders"]].sum()
+    totals["ctr"] = totals["clicks"] / totals["impressions"].where(totals["impressions"] > 0)
+    st.dataframe(
+        totals,
+        hide_index=True,
+        key="live_ctr_totals",
+        column_config={"ctr": st.column_config.NumberColumn("CTR", format="percent")},
+    )
+    with st.expander("Hourly table"):
+        table = frame[["hour", "model_code", "impressions", "clicks", "orders", "ctr"]]
+        st.dataframe(
+            table.sort_values(["hour", "model_code"], ascending=[False, True]),
+            hide_index=True,
+            key="live_ctr_hourly",
+        )
+    st.caption(
+        f"{exp.experiment_id}: {len(frame['hour'].unique())} hours shown; newest "
+        f"{pd.Timestamp(frame['hour'].max()):%Y-%m-%d %H:00} UTC."
+    )
+
+
+live_charts()

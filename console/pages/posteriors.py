@@ -1,0 +1,142 @@
+"""Posteriors: each model's Beta posterior, intervals, P(best), loss, and their batch history."""
+
+from __future__ import annotations
+
+import altair as alt
+import streamlit as st
+from pymongo.errors import PyMongoError
+
+from console import data
+from console.access import signed_in_user
+from console.widgets import pick_experiment
+from services.exceptions import DynabError
+from services.reports import (
+    batch_history_frame,
+    density_frame,
+    latest_window,
+    posterior_table,
+    window_counts,
+)
+from services.reports.posteriors import params_from_batch, params_from_counts
+
+user = signed_in_user()
+st.title("Posteriors")
+
+src = data.source()
+try:
+    experiments = data.experiments(src)
+except (DynabError, PyMongoError) as exc:
+    st.error(f"MongoDB is not reachable: {exc}")
+    st.stop()
+
+if not experiments:
+    st.info("No experiments yet: create and start one on the Experiments page.")
+    st.stop()
+
+exp = pick_experiment("posteriors_experiment", experiments)
+history = data.parameter_history(src, exp.experiment_id)
+percent = st.column_config.NumberColumn(format="percent")
+
+if history:
+    ids = [b.batch_id for b in history]
+    chosen = (
+        st.select_slider(
+            "Parameter batch",
+            ids,
+            value=ids[-1],
+            key=f"posteriors_batch_{exp.experiment_id}",
+        )
+        if len(ids) > 1
+        else ids[0]
+    )
+    batch = history[ids.index(chosen)]
+    params = params_from_batch(batch)
+    st.caption(
+        f"Batch {batch.batch_id}: window {batch.window_start:%Y-%m-%d %H:%M} – "
+        f"{batch.window_end:%Y-%m-%d %H:%M} UTC"
+        + (" (warm-up: traffic follows the configured split)" if batch.warmup else "")
+    )
+else:
+    metrics = data.hourly_metrics(src, exp.experiment_id)
+    bounds = latest_window(metrics, exp.evaluation_window_hours)
+    if bounds is None:
+        st.info(
+            f"No parameter batches and no hourly metrics for {exp.experiment_id} yet. Posteriors "
+            "appear once the experiment serves traffic and the parameter job has run."
+        )
+        st.stop()
+    params = params_from_counts(window_counts(metrics, exp.model_codes, *bounds))
+    st.caption(
+        f"No parameter batch (a static test, or none yet): posteriors from the hourly counts "
+        f"of {bounds[0]:%Y-%m-%d %H:00} – {bounds[1]:%Y-%m-%d %H:00} UTC."
+    )
+
+table = posterior_table(params)
+density = density_frame(params)
+st.subheader("Beta posterior of each model's CTR")
+st.altair_chart(
+    alt.Chart(density)
+    .mark_area(opacity=0.35, line=True)
+    .encode(
+        alt.X("ctr:Q", title="CTR", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+        alt.Y("density:Q", title="density", stack=None),
+        alt.Color("model_code:N", title="model"),
+        tooltip=["model_code:N", alt.Tooltip("ctr:Q", format=".3%"), "density:Q"],
+    )
+    .properties(height=300),
+    width="stretch",
+)
+st.dataframe(
+    table.rename(columns={"low": "95% low", "high": "95% high"}),
+    hide_index=True,
+    width="stretch",
+    key="posteriors_table",
+    column_config={
+        "mean": percent,
+        "95% low": percent,
+        "95% high": percent,
+        "p_best": percent,
+        "expected_loss": st.column_config.NumberColumn(
+            "expected loss", format="%.5f", help="CTR given up by serving this model"
+        ),
+    },
+)
+st.caption("Beta(1 + alpha, 1 + beta): alpha clicks, beta impressions without a click.")
+
+st.subheader("How they moved, batch by batch")
+if len(history) < 2:
+    st.info("The history appears after the second parameter batch.")
+else:
+    moves = batch_history_frame(history)
+    model = alt.Color("model_code:N", title="model")
+    when = alt.X("window_end:T", title="batch (end of window, UTC)")
+    band = alt.Chart(moves).encode(when, model)
+    st.altair_chart(
+        band.mark_area(opacity=0.2).encode(
+            alt.Y(
+                "low:Q",
+                title="posterior mean and 95% interval",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(zero=False),
+            ),
+            alt.Y2("high:Q"),
+        )
+        + band.mark_line().encode(alt.Y("mean:Q")),
+        width="stretch",
+    )
+    left, right = st.columns(2)
+    with left:
+        st.altair_chart(
+            band.mark_line()
+            .encode(alt.Y("p_best:Q", title="P(best)", axis=alt.Axis(format="%")))
+            .properties(height=220),
+            width="stretch",
+        )
+    with right:
+        st.altair_chart(
+            band.mark_line()
+            .encode(alt.Y("expected_loss:Q", title="expected loss (CTR)"))
+            .properties(height=220),
+            width="stretch",
+        )
+    st.caption(f"{len(history)} batches, newest last (at most {data.HISTORY_LIMIT} shown).")

@@ -1,0 +1,149 @@
+"""Winners: who won each day on that day's data, and who leads over the current window."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import altair as alt
+import streamlit as st
+from pymongo.errors import PyMongoError
+
+from console import data
+from console.access import signed_in_user
+from console.widgets import pick_experiment
+from services.exceptions import DynabError
+from services.reports import daily_winner_frame, latest_window, realtime_winner, window_counts
+from services.reports.winners import daily_winner_summary
+
+#: Seed of the lift intervals' Monte Carlo draws: fixed, so a reload shows the same interval.
+LIFT_SEED = 20261128
+
+user = signed_in_user()
+st.title("Winners")
+
+src = data.source()
+try:
+    experiments = data.experiments(src)
+except (DynabError, PyMongoError) as exc:
+    st.error(f"MongoDB is not reachable: {exc}")
+    st.stop()
+
+if not experiments:
+    st.info("No experiments yet: create and start one on the Experiments page.")
+    st.stop()
+
+exp = pick_experiment("winners_experiment", experiments)
+metrics = data.hourly_metrics(src, exp.experiment_id)
+if not metrics:
+    st.info(
+        f"No hourly metrics for {exp.experiment_id} yet, so no winner. They appear once the "
+        "experiment serves traffic and the parameter job has run (`dynab run` does both)."
+    )
+    st.stop()
+
+percent = st.column_config.NumberColumn(format="percent")
+
+# --- real-time winner ---------------------------------------------------------------------
+st.subheader("Right now")
+history = data.parameter_history(src, exp.experiment_id, limit=1)
+if history:
+    # The window the bandit itself weighs: the latest batch's.
+    bounds = (history[-1].window_start, history[-1].window_end)
+else:
+    bounds = latest_window(metrics, exp.evaluation_window_hours)
+assert bounds is not None  # there are metrics
+counts = window_counts(metrics, exp.model_codes, *bounds)
+rt = realtime_winner(counts, exp.control_arm.model_code, *bounds, seed=LIFT_SEED)
+leader = rt.leader
+st.caption(
+    f"Evaluation window {bounds[0]:%Y-%m-%d %H:00} – {bounds[1]:%Y-%m-%d %H:00} UTC "
+    f"({exp.evaluation_window_hours} h); control {rt.control}."
+)
+if leader is None:
+    st.info("No impressions in the current window yet.")
+else:
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Leader", leader.model_code)
+    c2.metric("P(best)", f"{leader.p_best:.1%}")
+    if leader.lift is not None:
+        c3.metric(
+            "Lift over control",
+            f"{leader.lift.mean:+.1%}",
+            help=f"95% credible interval {leader.lift.low:+.1%} to {leader.lift.high:+.1%}",
+        )
+    else:
+        c3.metric("Lift over control", "control leads")
+    frame = rt.frame()
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        key="winners_realtime",
+        column_config={
+            c: percent
+            for c in (
+                "ctr",
+                "ctr_low",
+                "ctr_high",
+                "p_best",
+                "expected_loss",
+                "lift",
+                "lift_low",
+                "lift_high",
+                "p_better_than_control",
+            )
+        },
+    )
+    lifts = frame[~frame["control"]].dropna(subset=["lift"])
+    if not lifts.empty:
+        base = alt.Chart(lifts).encode(alt.Y("model_code:N", title="model"))
+        st.altair_chart(
+            base.mark_rule(strokeWidth=3).encode(
+                alt.X(
+                    "lift_low:Q",
+                    title="lift over control (95% interval)",
+                    axis=alt.Axis(format="%"),
+                ),
+                alt.X2("lift_high:Q"),
+            )
+            + base.mark_point(filled=True, size=80).encode(alt.X("lift:Q"))
+            + alt.Chart().mark_rule(strokeDash=[4, 4]).encode(x=alt.datum(0)),
+            width="stretch",
+        )
+    st.caption(
+        f"Lift intervals from {rt.arms[-1].lift.draws if rt.arms[-1].lift else 0:,} "
+        f"Monte Carlo draws, seed {rt.seed}."
+    )
+
+# --- daily winners ------------------------------------------------------------------------
+st.subheader("Daily winners")
+first_day = metrics[0].hour.date()
+last_day = metrics[-1].hour.date()
+picked = st.date_input(
+    "Days (UTC)",
+    value=(max(first_day, last_day - timedelta(days=13)), last_day),
+    min_value=first_day,
+    max_value=last_day,
+    key=f"winners_dates_{exp.experiment_id}",
+)
+days = picked if isinstance(picked, tuple) else (picked,)
+start_day, end_day = days[0], days[-1]
+daily = daily_winner_frame(
+    [m for m in metrics if start_day <= m.hour.date() <= end_day], exp.model_codes
+)
+summary = daily_winner_summary(daily)
+st.dataframe(
+    summary,
+    hide_index=True,
+    key="winners_daily_summary",
+    column_config={"ctr": percent, "p_best": percent},
+)
+with st.expander("Every model, every day"):
+    st.dataframe(
+        daily,
+        hide_index=True,
+        width="stretch",
+        key="winners_daily",
+        column_config={"ctr": percent, "p_best": percent},
+    )
+st.caption("P(best) of a day uses only that day's impressions and clicks.")

@@ -1,0 +1,176 @@
+"""The console in a real browser: ``streamlit run`` on a free port, driven by Playwright with
+Debian's Chromium (``apt-get install chromium``; no browser download). Screenshots are written
+to ``artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pymongo.database import Database
+
+from console.auth import hash_password
+from console.demo import EXPERIMENTS, install_demo, install_history
+from services.experiments import Status
+from services.mongo.embedded import EmbeddedMongo
+from services.mongo.repository import MongoStore
+from tests.console.conftest import NOW
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "artifacts" / "screenshots"
+PASSWORD = "browser-operator-pw"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def console_url(
+    tmp_path: Path, mongo_server: EmbeddedMongo, mongo_db: Database, store: MongoStore
+) -> Iterator[str]:
+    install_demo(store)
+    for i, exp in enumerate(EXPERIMENTS):
+        install_history(store, store.get_experiment(exp.experiment_id), NOW, 3, seed=i)
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(
+        f'[auth.users.olivia]\npassword_hash = "{hash_password(PASSWORD, 4)}"\nrole = "operator"\n'
+    )
+    port = _free_port()
+    log = (tmp_path / "console.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", str(ROOT / "console" / "app.py"),
+            "--server.headless", "true",
+            "--server.port", str(port),
+            "--server.address", "127.0.0.1",
+            "--browser.gatherUsageStats", "false",
+            "--secrets.files", str(secrets),
+        ],
+        cwd=tmp_path,  # so that no ./.streamlit/secrets.toml of the checkout is read
+        env={**os.environ, "MONGODB_URI": mongo_server.uri, "MONGODB_DB": mongo_db.name},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited: {(tmp_path / 'console.log').read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as resp:
+                    if resp.read() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _settle(page) -> None:
+    """Wait until Streamlit has finished running the script (the status widget detaches)."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
+    page.wait_for_timeout(500)  # let charts paint; only the screenshot depends on it
+
+
+def _open(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).click()
+    _settle(page)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install)")
+def test_sign_in_create_start_and_visit_every_page(console_url: str, store: MongoStore) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+
+        # The first request opens the entry page: a fresh server whose very first request is
+        # a deep link runs Streamlit's pages-folder mode (see docs/console.md).
+        page.goto(console_url)
+        _settle(page)
+        expect(page.get_by_role("heading", name="dynab console")).to_be_visible()
+        page.screenshot(path=str(SHOTS / "00_sign_in.png"), full_page=True)
+
+        # A visitor on a deep link sees only the sign-in too.
+        visitor = browser.new_page()
+        visitor.goto(f"{console_url}/winners")
+        _settle(visitor)
+        expect(visitor.get_by_role("heading", name="dynab console")).to_be_visible()
+        expect(visitor.get_by_text("Right now")).to_have_count(0)
+        visitor.close()
+
+        page.get_by_label("User name", exact=True).fill("olivia")
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+        nav = page.locator('[data-testid="stSidebarNav"]')
+        for title in ("Overview", "Experiments", "Live CTR", "Winners", "Posteriors"):
+            expect(nav.get_by_role("link", name=title)).to_be_visible()
+
+        # Create a draft in the free CART area and start it. Pages are opened from the menu: a
+        # reload starts a new Streamlit session, which has to sign in again.
+        _open(page, "Experiments")
+        form = page.locator('[data-testid="stForm"]').last
+        for label, value in [
+            ("Experiment id", "EXP-42"),
+            ("Name", "Cart: popular vs NCF (browser)"),
+            ("Model 1 code", "CART-POP-01"),
+            ("Model 2 code", "CART-NCF-01"),
+        ]:
+            form.get_by_role("textbox", name=label, exact=True).fill(value)
+        # The area defaults to the first one, CART, the demo's free area.
+        page.get_by_role("button", name="Create draft").click()
+        expect(page.get_by_text("Draft EXP-42 created")).to_be_visible()
+        _settle(page)
+        page.get_by_text("I confirm this change to EXP-42").click()
+        page.get_by_role("button", name="Apply").click()
+        expect(page.get_by_text("EXP-42 is now running (by olivia).")).to_be_visible()
+        _settle(page)
+        page.screenshot(path=str(SHOTS / "02_experiments.png"), full_page=True)
+
+        for heading, shot in [
+            ("Overview", "01_overview.png"),
+            ("Live CTR", "03_live_ctr.png"),
+            ("Winners", "04_winners.png"),
+            ("Posteriors", "05_posteriors.png"),
+        ]:
+            _open(page, heading)
+            expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+            if heading != "Overview":  # the demo's running dynamic test has charts
+                expect(page.locator('[data-testid="stVegaLiteChart"]').first).to_be_visible()
+            expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+            page.screenshot(path=str(SHOTS / shot), full_page=True)
+        browser.close()
+
+    started = store.get_experiment("EXP-42")
+    assert started.status is Status.RUNNING and started.updated_by == "olivia"
+    assert [e.action for e in store.audit_history("EXP-42")] == ["create", "start"]
