@@ -97,7 +97,7 @@ def main() -> int:
                     at.session_state["auth_user"] = {"name": "bench", "role": "operator"}
                     at.session_state["dynab_now"] = end
                     at.run()
-                    at.switch_page(f"pages/{page}.py")
+                    at.switch_page(f"views/{page}.py")
                     st.cache_data.clear()  # a cold render: nothing cached by the first page
                     st.cache_resource.clear()
                     start = time.perf_counter()

@@ -13,10 +13,10 @@ import streamlit as st
 
 from console.access import current_user, sign_out
 
-PAGES_DIR = Path(__file__).resolve().parent / "pages"
+PAGES_DIR = Path(__file__).resolve().parent / "views"
 
-#: The console's pages, in menu order: (file in console/pages, title, icon).
-#: To add a page, write console/pages/<name>.py as a flat script that starts with
+#: The console's pages, in menu order: (file in console/views, title, icon).
+#: To add a page, write console/views/<name>.py as a flat script that starts with
 #: ``user = signed_in_user()`` and add one line here.
 PAGES: list[tuple[str, str, str]] = [
     ("overview.py", "Overview", ":material/dashboard:"),
@@ -24,7 +24,8 @@ PAGES: list[tuple[str, str, str]] = [
     ("live_ctr.py", "Live CTR", ":material/show_chart:"),
     ("winners.py", "Winners", ":material/emoji_events:"),
     ("posteriors.py", "Posteriors", ":material/bar_chart:"),
-    # Further pages (the simulation lab, operations monitoring) go here.
+    ("operations.py", "Operations", ":material/monitor_heart:"),
+    ("simulator.py", "Simulator", ":material/casino:"),
 ]
 
 st.set_page_config(page_title="dynab", layout="wide")

@@ -18,6 +18,10 @@ COMMANDS: dict[str, str] = {
     "run": "run",
     "mongo": "mongo",
     "demo-data": "demo_data",
+    "traffic": "traffic",
+    "update-params": "update_params",
+    "gateway": "gateway",
+    "simulate": "simulate",
 }
 
 

@@ -14,8 +14,9 @@ from typing import NamedTuple
 
 import streamlit as st
 
+from console.settings import clock_from_env
 from services.audit import AuditEntry
-from services.clock import SystemClock
+from services.clock import Clock
 from services.experiments import Area, Experiment
 from services.hourly_metrics import HourlyMetric
 from services.mongo.repository import DEFAULT_DB, MongoStore, connect
@@ -72,7 +73,13 @@ def get_store() -> MongoStore:
 def now() -> datetime:
     """The console's notion of now; a session may pin it (``dynab_now``) for tests and demos."""
     pinned = st.session_state.get("dynab_now")
-    return pinned if isinstance(pinned, datetime) else SystemClock().now()
+    return pinned if isinstance(pinned, datetime) else _clock().now()
+
+
+@st.cache_resource(show_spinner=False)
+def _clock() -> Clock:
+    """Wall-clock time, or the embedded demo's accelerated clock that ``dynab run`` passes."""
+    return clock_from_env()
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)

@@ -6,8 +6,10 @@ demo traffic are 6.7% and 5.8%, as in the seed's worked example.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -70,8 +72,18 @@ class DemoResult:
     started: tuple[str, ...]
 
 
-def install_demo(store: Store, *, start: bool = True) -> DemoResult:
-    """Create the demo areas and experiments that are missing, and start them (idempotent)."""
+def install_demo(
+    store: Store,
+    *,
+    start: bool = True,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> DemoResult:
+    """Create the demo areas and experiments that are missing, and start them (idempotent).
+
+    ``overrides`` maps an experiment id to field changes applied when it is created (the
+    end-to-end test shortens the warm-up, for instance).
+    """
+    overrides = overrides or {}
     created: list[str] = []
     started: list[str] = []
     for area in AREAS:
@@ -84,7 +96,8 @@ def install_demo(store: Store, *, start: bool = True) -> DemoResult:
         try:
             current = store.get_experiment(exp.experiment_id)
         except NotFoundError:
-            current = store.create_experiment(exp, by=DEMO_USER)
+            changes = dict(overrides.get(exp.experiment_id, {}))
+            current = store.create_experiment(exp.with_changes(**changes), by=DEMO_USER)
             created.append(exp.experiment_id)
         if start and current.status is Status.DRAFT:
             store.apply_action(

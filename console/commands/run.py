@@ -9,15 +9,11 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import timedelta
 from pathlib import Path
 
-from console.commands.mongo import start_embedded
 from console.credentials import ensure_demo_credentials
-from console.demo import EXPERIMENTS, install_demo, install_history
 from console.settings import Settings
 from services.exceptions import DynabError
-from services.mongo.embedded import EmbeddedMongo
 from services.mongo.repository import MongoStore, connect
 
 CONSOLE_ENTRY = Path(__file__).resolve().parent.parent / "app.py"
@@ -54,7 +50,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="do not open a browser (always the case without a screen)",
     )
-    p.add_argument("--no-demo", action="store_true", help="do not create the demo data")
+    p.add_argument(
+        "--gateway-port",
+        type=int,
+        default=settings.gateway_port,
+        help="local API gateway port (default: %(default)s, DYNAB_GATEWAY_PORT)",
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=settings.clock_speed,
+        help="demo clock: simulated seconds per real second (default: %(default)s, "
+        "DYNAB_CLOCK_SPEED; 60 = one simulated hour per minute)",
+    )
+    p.add_argument(
+        "--requests-per-hour",
+        type=int,
+        default=3000,
+        help="demo page views per simulated hour over all areas (default: %(default)s)",
+    )
+    p.add_argument("--no-demo", action="store_true", help="no demo data and no demo traffic")
+    p.add_argument(
+        "--no-job", action="store_true", help="do not run the parameter job (no Java needed)"
+    )
     p.set_defaults(func=run)
 
 
@@ -63,9 +81,13 @@ def _step(message: str) -> None:
 
 
 def start_console(
-    uri: str, port: int, log_dir: Path, secrets_files: list[Path] | None = None
+    uri: str,
+    port: int,
+    log_dir: Path,
+    secrets_files: list[Path] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MONGODB_URI": uri}
+    env = {**os.environ, **(extra_env or {}), "MONGODB_URI": uri}
     log_dir.mkdir(parents=True, exist_ok=True)
     log = open(log_dir / "console.log", "ab")  # noqa: SIM115 - handed to the child process
     cmd = [
@@ -83,6 +105,8 @@ def start_console(
         "--browser.gatherUsageStats",
         "false",
     ]
+    for secrets in secrets_files or ():
+        cmd += ["--secrets.files", str(secrets)]
     try:
         return subprocess.Popen(
             cmd,
@@ -124,49 +148,71 @@ def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) ->
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    server: EmbeddedMongo | None = None
-    console: subprocess.Popen[bytes] | None = None
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    if settings.embedded:
+        return _run_embedded(args, settings)
+    return _run_console_only(args, settings)
+
+
+def _run_embedded(args: argparse.Namespace, settings: Settings) -> int:
+    """The whole embedded stack: MongoDB, gateway, demo traffic, parameter job, console."""
+    from console.stack import Stack, StackOptions
+    from spark.session import JAVA_MISSING, find_java
+
+    if not args.no_job and find_java() is None:
+        raise DynabError(JAVA_MISSING + " (or start without the parameter job: --no-job)")
+    secrets_files = [p for p in (Path(".streamlit") / "secrets.toml",) if p.exists()]
+    demo_secrets, passwords = ensure_demo_credentials(args.data_dir / "console")
+    secrets_files.append(demo_secrets)
+    options = StackOptions(
+        data_dir=args.data_dir,
+        mongo_port=args.mongo_port,
+        gateway_port=args.gateway_port,
+        console_port=args.console_port,
+        speed=args.speed,
+        requests_per_hour=args.requests_per_hour,
+        job=not args.no_job,
+        demo=not args.no_demo,
+        traffic=not args.no_demo,
+        secrets_files=tuple(secrets_files),
+    )
+    stack = Stack(options, say=_step)
     try:
-        if settings.embedded:
-            _step(f"starting the embedded MongoDB server (data in {args.data_dir / 'mongo'})")
-            server = start_embedded(args.data_dir, args.mongo_port)
-            uri = server.uri
-        else:
-            uri = settings.mongodb_uri or ""
-            _step("using the MongoDB at MONGODB_URI")
+        stack.start()
+        _step(f"demo users (passwords kept in {demo_secrets.parent}):")
+        for name, password in passwords.items():
+            _step(f"  {name:<8} {password}")
+        _step(f"ready: open http://localhost:{stack.console_port}  (Ctrl-C stops everything)")
+        while stack.healthy():
+            time.sleep(0.5)
+        _step("stopping: " + "; ".join(stack.errors or ["a component exited"]))
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
+        _step("stopped")
+
+
+def _run_console_only(args: argparse.Namespace, settings: Settings) -> int:
+    """With MONGODB_URI: the console on that database; no demo data, no demo traffic."""
+    uri = settings.mongodb_uri or ""
+    console: subprocess.Popen[bytes] | None = None
+    try:
+        _step("using the MongoDB at MONGODB_URI (no embedded services, no demo traffic)")
         store = MongoStore(connect(uri))
         store.ensure_indexes()
-        if settings.embedded and not args.no_demo:
-            result = install_demo(store)
-            _step(f"demo data: created {', '.join(result.created) or 'nothing new'}")
-            # Until the traffic generator and the parameter job feed it, the demo shows three
-            # days of synthetic history so that every page has something to draw.
-            now = store.clock.now()
-            for exp in EXPERIMENTS:
-                if not store.hourly_metrics(exp.experiment_id, start=now - timedelta(days=30)):
-                    current = store.get_experiment(exp.experiment_id)
-                    rows, batches = install_history(store, current, now, 3)
-                    _step(f"demo history: {exp.experiment_id}: {rows} rows, {batches} batches")
         secrets_files = [p for p in (Path(".streamlit") / "secrets.toml",) if p.exists()]
-        if settings.embedded:
-            demo_secrets, passwords = ensure_demo_credentials(args.data_dir / "console")
-            secrets_files.append(demo_secrets)
-            _step(f"demo users (passwords kept in {demo_secrets.parent}):")
-            for name, password in passwords.items():
-                _step(f"  {name:<8} {password}")
         _step(f"starting the console on http://localhost:{args.console_port}")
         console = start_console(uri, args.console_port, args.data_dir / "logs", secrets_files)
         wait_http_ok(f"http://127.0.0.1:{args.console_port}/_stcore/health", console)
-        _step(f"ready: open http://localhost:{args.console_port}  (Ctrl-C stops everything)")
-        while console.poll() is None and (server is None or server.running):
+        _step(f"ready: open http://localhost:{args.console_port}  (Ctrl-C stops)")
+        while console.poll() is None:
             time.sleep(0.5)
-        _step("a component exited; stopping")
+        _step("the console exited; stopping")
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
         stop_process(console)
-        if server is not None:
-            server.stop()
         _step("stopped")

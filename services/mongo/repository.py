@@ -115,20 +115,39 @@ class MongoStore:
     def save_area(self, area: Area) -> Area:
         col = self.db[schema.AREAS]
         now = self.clock.now()
-        fields = {"name": area.name, "default_model": area.default_model, "updated_at": now}
-        if col.update_one({"_id": area.area_code}, {"$set": fields}).matched_count == 0:
-            try:
-                col.insert_one(
-                    {
-                        "_id": area.area_code,
-                        **area.to_dict(),
-                        "active_experiment_id": None,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-            except DuplicateKeyError:  # created by another writer meanwhile
-                col.update_one({"_id": area.area_code}, {"$set": fields})
+        # Replace rather than $set: the embedded server stores a datetime given to $set as a
+        # string. The active experiment is carried over; the claim itself only ever changes
+        # through the conditional updates of _claim_area / _release_area.
+        for _ in range(3):
+            current = col.find_one({"_id": area.area_code})
+            if current is None:
+                try:
+                    col.insert_one(
+                        {
+                            "_id": area.area_code,
+                            **area.to_dict(),
+                            "active_experiment_id": None,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
+                    break
+                except DuplicateKeyError:  # created by another writer meanwhile
+                    continue
+            doc = {
+                **current,
+                "name": area.name,
+                "default_model": area.default_model,
+                "updated_at": now,
+            }
+            query = {
+                "_id": area.area_code,
+                "active_experiment_id": current.get("active_experiment_id"),
+            }
+            if col.replace_one(query, doc).matched_count == 1:
+                break
+        else:
+            raise ConflictError(f"area {area.area_code} changed while it was being saved")
         return self.get_area(area.area_code)
 
     def get_area(self, area_code: str) -> Area:

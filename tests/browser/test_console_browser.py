@@ -113,14 +113,8 @@ def test_sign_in_create_start_and_visit_every_page(console_url: str, store: Mong
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(60_000)
 
-        # The first request opens the entry page: a fresh server whose very first request is
-        # a deep link runs Streamlit's pages-folder mode (see docs/console.md).
-        page.goto(console_url)
-        _settle(page)
-        expect(page.get_by_role("heading", name="dynab console")).to_be_visible()
-        page.screenshot(path=str(SHOTS / "00_sign_in.png"), full_page=True)
-
-        # A visitor on a deep link sees only the sign-in too.
+        # The very first request of a fresh server is a deep link: a visitor sees only the
+        # sign-in (and no pages-folder menu, since the pages live in console/views/).
         visitor = browser.new_page()
         visitor.goto(f"{console_url}/winners")
         _settle(visitor)
@@ -128,12 +122,25 @@ def test_sign_in_create_start_and_visit_every_page(console_url: str, store: Mong
         expect(visitor.get_by_text("Right now")).to_have_count(0)
         visitor.close()
 
+        page.goto(console_url)
+        _settle(page)
+        expect(page.get_by_role("heading", name="dynab console")).to_be_visible()
+        page.screenshot(path=str(SHOTS / "00_sign_in.png"), full_page=True)
+
         page.get_by_label("User name", exact=True).fill("olivia")
         page.get_by_label("Password", exact=True).fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
         nav = page.locator('[data-testid="stSidebarNav"]')
-        for title in ("Overview", "Experiments", "Live CTR", "Winners", "Posteriors"):
+        for title in (
+            "Overview",
+            "Experiments",
+            "Live CTR",
+            "Winners",
+            "Posteriors",
+            "Operations",
+            "Simulator",
+        ):
             expect(nav.get_by_role("link", name=title)).to_be_visible()
 
         # Create a draft in the free CART area and start it. Pages are opened from the menu: a
@@ -162,10 +169,15 @@ def test_sign_in_create_start_and_visit_every_page(console_url: str, store: Mong
             ("Live CTR", "03_live_ctr.png"),
             ("Winners", "04_winners.png"),
             ("Posteriors", "05_posteriors.png"),
+            ("Operations", "06_operations.png"),
+            ("Simulator", "07_simulator.png"),
         ]:
             _open(page, heading)
             expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
-            if heading != "Overview":  # the demo's running dynamic test has charts
+            if heading not in (
+                "Overview",
+                "Operations",
+            ):  # the demo's running dynamic test has charts
                 expect(page.locator('[data-testid="stVegaLiteChart"]').first).to_be_visible()
             expect(page.locator('[data-testid="stException"]')).to_have_count(0)
             page.screenshot(path=str(SHOTS / shot), full_page=True)

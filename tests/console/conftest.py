@@ -59,7 +59,7 @@ def make_app(console_db: Database, auth_secrets: dict) -> Callable[..., AppTest]
             at.session_state["auth_user"] = {"name": user, "role": role}
         at.run()
         if page is not None:
-            at.switch_page(f"pages/{page}.py")
+            at.switch_page(f"views/{page}.py")
             at.run()
         return at
 

@@ -248,3 +248,13 @@ def test_static_experiment_with_three_arms_round_trips(with_area: MongoStore):
     with_area.create_experiment(exp, by="a")
     got = with_area.get_experiment("EXP-03")
     assert got.normalised_weights == pytest.approx((0.2, 0.3, 0.5))
+
+
+def test_saving_an_area_keeps_its_claim_and_stores_real_datetimes(with_area: MongoStore, mongo_db):
+    with_area.create_experiment(experiment(), by="a")
+    with_area.apply_action("EXP-01", "start", expected_version=1, by="a")
+    with_area.save_area(area("MAIN", default_model="OTHER"))
+    got = with_area.get_area("MAIN")
+    assert got.default_model == "OTHER" and got.active_experiment_id == "EXP-01"
+    doc = mongo_db[schema.AREAS].find_one({"_id": "MAIN"})
+    assert isinstance(doc["updated_at"], datetime) and isinstance(doc["created_at"], datetime)

@@ -21,7 +21,7 @@ from services.lifecycle import Action
 from services.ops.job_runs import JobRun, JobRunLog
 from tests.foundation.factories import area, experiment
 
-PAGE = str(Path(__file__).resolve().parents[2] / "console" / "pages" / "operations.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "console" / "views" / "operations.py")
 NOW = datetime(2026, 11, 28, 9, 30)
 H8, H9 = datetime(2026, 11, 28, 8), datetime(2026, 11, 28, 9)
 A, B = "EXP-01-APS002-01", "EXP-01-NCF-01"

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from console.cli import main
 
-PAGE = str(Path(__file__).resolve().parents[2] / "console" / "pages" / "simulator.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "console" / "views" / "simulator.py")
 
 
 def test_simulate_prints_the_table_and_writes_the_csv(
@@ -55,6 +55,7 @@ def test_simulate_bad_input_is_one_line_and_exit_2(
 
 def test_simulator_page_renders_summary_and_charts() -> None:
     at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["auth_user"] = {"name": "ana", "role": "analyst"}
     at.session_state["sim_seeds"] = 3
     at.session_state["sim_days"] = 1
     at.session_state["sim_per_hour"] = 200
@@ -68,7 +69,16 @@ def test_simulator_page_renders_summary_and_charts() -> None:
 
 def test_simulator_page_without_algorithms_says_so() -> None:
     at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["auth_user"] = {"name": "ana", "role": "analyst"}
     at.session_state["sim_algorithms"] = []
     at.run()
     assert not at.exception
     assert "Choose at least one algorithm" in at.info[0].value
+
+
+def test_simulator_page_needs_a_signed_in_user() -> None:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert not at.get("vega_lite_chart")
+    assert [t.value for t in at.title] != ["Simulator"]

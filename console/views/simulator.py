@@ -6,9 +6,12 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from console.access import signed_in_user
 from services.exceptions import ValidationError
 from services.simulation import Scenario, compare, summarise, summary_frame, timeline_frame
 from services.simulation.scenario import AlgorithmKind, algorithm_named
+
+user = signed_in_user()
 
 st.title("Simulator")
 st.caption(

@@ -1,0 +1,134 @@
+"""Extract: read the hour partitions a batch needs, parse them with an explicit schema.
+
+Only the partitions of the needed hours are listed, so the cost of a batch depends on its window,
+not on how much history ROOT holds. Every line is read as text first, so that a malformed line
+is kept (with its file) for counting and quarantine instead of failing the job or vanishing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from services.events.layout import partition_path
+from services.events.schema import EventType
+
+#: The event schema as Spark reads it (``ts`` is parsed from its string afterwards).
+RAW_SCHEMA = T.StructType(
+    [
+        T.StructField("event_id", T.StringType()),
+        T.StructField("event_type", T.StringType()),
+        T.StructField("request_id", T.StringType()),
+        T.StructField("ts", T.StringType()),
+        T.StructField("member_id", T.StringType()),
+        T.StructField("area_code", T.StringType()),
+        T.StructField("experiment_id", T.StringType()),
+        T.StructField("model_code", T.StringType()),
+        T.StructField("item_id", T.StringType()),
+        T.StructField("item_ids", T.ArrayType(T.StringType())),
+    ]
+)
+REQUIRED = (
+    "event_id",
+    "event_type",
+    "request_id",
+    "member_id",
+    "area_code",
+    "experiment_id",
+    "model_code",
+)
+EVENT_COLUMNS = (
+    "event_id",
+    "event_type",
+    "request_id",
+    "ts",
+    "member_id",
+    "area_code",
+    "experiment_id",
+    "model_code",
+    "item_id",
+)
+
+
+def hour_paths(root: str, hours: Iterable[datetime]) -> list[str]:
+    return [partition_path(root, hour) for hour in hours]
+
+
+def existing_paths(spark: SparkSession, paths: Sequence[str]) -> list[str]:
+    """The paths that exist, checked through Hadoop's FileSystem (local, hdfs://, s3:// on EMR)."""
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    found = []
+    for path in paths:
+        hpath = jvm.org.apache.hadoop.fs.Path(path)
+        if hpath.getFileSystem(conf).exists(hpath):
+            found.append(path)
+    return found
+
+
+def read_lines(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
+    """Every line of the part files under ``paths``: columns ``file``, ``value``.
+
+    Hidden files (a writer's temporary ``.part...tmp``) are skipped by Spark; ``.gz`` files are
+    decompressed by their extension.
+    """
+    if not paths:
+        schema = T.StructType(
+            [T.StructField("file", T.StringType()), T.StructField("value", T.StringType())]
+        )
+        return spark.createDataFrame([], schema)
+    return spark.read.text(list(paths)).select(F.col("_metadata.file_path").alias("file"), "value")
+
+
+def _valid(parsed: Column) -> Column:
+    checks = [parsed[name].isNotNull() & (F.length(parsed[name]) > 0) for name in REQUIRED]
+    checks.append(parsed["event_type"].isin([t.value for t in EventType]))
+    out = checks[0]
+    for check in checks[1:]:
+        out = out & check
+    return out
+
+
+def parse_events(lines: DataFrame) -> DataFrame:
+    """Parse ``file``/``value`` lines: the event columns, ``ts`` as UTC timestamp_ntz, ``hour``,
+    and ``valid`` (False for a line that is not JSON, lacks a required field, has an unknown
+    ``event_type`` or an unreadable ``ts``). Blank lines are dropped.
+
+    Needs the session time zone to be UTC (the job sets it) for the ``ts`` conversion.
+    """
+    parsed = F.from_json(F.col("value"), RAW_SCHEMA)
+    ts = F.try_to_timestamp(parsed["ts"]).cast(T.TimestampNTZType())
+    return (
+        lines.filter(F.length(F.trim(F.col("value"))) > 0)
+        .select("file", "value", parsed.alias("e"))
+        .select(
+            "file",
+            "value",
+            *[F.col(f"e.{name}").alias(name) for name in EVENT_COLUMNS if name != "ts"],
+            ts.alias("ts"),
+            F.coalesce(_valid(F.col("e")) & ts.isNotNull(), F.lit(False)).alias("valid"),
+        )
+        .withColumn("hour", F.date_trunc("hour", F.col("ts")).cast(T.TimestampNTZType()))
+    )
+
+
+def valid_events(parsed: DataFrame) -> DataFrame:
+    return parsed.filter("valid").select(*EVENT_COLUMNS, "hour")
+
+
+def malformed_lines(parsed: DataFrame) -> DataFrame:
+    return parsed.filter(~F.col("valid")).select("file", "value")
+
+
+def malformed_per_file(parsed: DataFrame) -> DataFrame:
+    """``file``, ``malformed_lines`` for every file with at least one malformed line."""
+    return malformed_lines(parsed).groupBy("file").agg(F.count(F.lit(1)).alias("malformed_lines"))
+
+
+def quarantine(malformed: DataFrame, path: str) -> None:
+    """Write malformed lines aside as JSON lines (``file``, ``value``); a rerun replaces them."""
+    malformed.coalesce(1).write.mode("overwrite").json(path)

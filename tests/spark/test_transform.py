@@ -1,0 +1,215 @@
+"""Each transform against a hand-built expected frame with known answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from pyspark.sql import types as T
+from pyspark.testing import assertDataFrameEqual
+
+from spark import extract, transform
+
+pytestmark = pytest.mark.spark
+
+H9 = datetime(2026, 11, 28, 9)
+H10 = datetime(2026, 11, 28, 10)
+EVENT_DDL = (
+    "event_id string, event_type string, request_id string, ts timestamp_ntz, "
+    "member_id string, area_code string, experiment_id string, model_code string, "
+    "item_id string, hour timestamp_ntz"
+)
+
+
+def t(hms: str, day: int = 28) -> datetime:
+    h, m, s = (int(x) for x in hms.split(":"))
+    return datetime(2026, 11, day, h, m, s)
+
+
+def ev(event_id, kind, request_id, ts, member="M1", exp="EXP-01", model="A", item=None):
+    hour = ts.replace(minute=0, second=0)
+    return (event_id, kind, request_id, ts, member, "MAIN", exp, model, item, hour)
+
+
+@pytest.fixture
+def events(spark):
+    rows = [
+        # r1: shown at 09:59:59, clicked one second later, in the next hour's file.
+        ev("r1:i", "impression", "r1", t("09:59:59"), "M1", model="A"),
+        ev("r1:c", "click", "r1", t("10:00:00"), "M1", model="A", item="I1"),
+        ev("r1:c2", "click", "r1", t("10:00:30"), "M1", model="A", item="I2"),
+        ev("r1:o", "order", "r1", t("10:20:00"), "M1", model="A", item="I1"),
+        # r2: shown, clicked 1 h 0 min 1 s later: late.
+        ev("r2:i", "impression", "r2", t("09:10:00"), "M2", model="B"),
+        ev("r2:c", "click", "r2", t("10:10:01"), "M2", model="B"),
+        # r3: shown twice to the same member's session (one delivered twice), no click.
+        ev("r3:i", "impression", "r3", t("09:30:00"), "M1", model="A"),
+        ev("r3:i", "impression", "r3", t("09:30:00"), "M1", model="A"),
+        # r4: a click whose impression was never logged.
+        ev("r4:c", "click", "r4", t("10:05:00"), "M3", model="B"),
+        # r5: shown at 10:00 exactly, clicked exactly one hour later: still in the window.
+        ev("r5:i", "impression", "r5", t("10:00:00"), "M3", model="B"),
+        ev("r5:c", "click", "r5", t("11:00:00"), "M3", model="B"),
+    ]
+    return spark.createDataFrame(rows, EVENT_DDL)
+
+
+def test_parse_events_keeps_malformed_lines_and_parses_ts_as_utc(spark):
+    good = (
+        '{"event_id":"e1","event_type":"click","request_id":"r1","ts":"2026-11-28T09:59:59.500Z",'
+        '"member_id":"M1","area_code":"MAIN","experiment_id":"EXP-01","model_code":"A",'
+        '"item_id":"I1"}'
+    )
+    offset = good.replace("e1", "e2").replace("09:59:59.500Z", "11:00:00+01:00")
+    lines = spark.createDataFrame(
+        [
+            ("f1", good),
+            ("f1", offset),
+            ("f1", good[:40]),
+            ("f1", "   "),
+            ("f2", good.replace('"click"', '"hover"')),
+            ("f2", good.replace('"request_id":"r1",', "")),
+            ("f2", good.replace("2026-11-28T09:59:59.500Z", "noon")),
+        ],
+        "file string, value string",
+    )
+    parsed = extract.parse_events(lines)
+
+    expected_events = spark.createDataFrame(
+        [
+            (
+                "e1",
+                "click",
+                "r1",
+                datetime(2026, 11, 28, 9, 59, 59, 500000),
+                "M1",
+                "MAIN",
+                "EXP-01",
+                "A",
+                "I1",
+                H9,
+            ),
+            (
+                "e2",
+                "click",
+                "r1",
+                datetime(2026, 11, 28, 10, 0, 0),
+                "M1",
+                "MAIN",
+                "EXP-01",
+                "A",
+                "I1",
+                H10,
+            ),
+        ],
+        EVENT_DDL,
+    )
+    assertDataFrameEqual(extract.valid_events(parsed), expected_events)
+    assertDataFrameEqual(
+        extract.malformed_per_file(parsed),
+        spark.createDataFrame([("f1", 1), ("f2", 3)], "file string, malformed_lines long"),
+    )
+
+
+def test_drop_duplicate_events_keeps_one_row_per_event_id(spark, events):
+    out = transform.drop_duplicate_events(events).select("event_id").orderBy("event_id")
+    expected = spark.createDataFrame(
+        [
+            (e,)
+            for e in [
+                "r1:c",
+                "r1:c2",
+                "r1:i",
+                "r1:o",
+                "r2:c",
+                "r2:i",
+                "r3:i",
+                "r4:c",
+                "r5:c",
+                "r5:i",
+            ]
+        ],
+        "event_id string",
+    )
+    assertDataFrameEqual(out, expected)
+    assertDataFrameEqual(
+        transform.duplicate_counts(events),
+        spark.createDataFrame([("EXP-01", 1)], "experiment_id string, duplicate_events long"),
+    )
+
+
+def test_attribute_actions_across_the_hour_boundary(spark, events):
+    unique = transform.drop_duplicate_events(events)
+    out = transform.attribute_actions(
+        transform.impressions_of(unique), transform.actions_of(unique), 3600
+    )
+    expected = spark.createDataFrame(
+        [
+            ("r1:c", "click", "r1", "EXP-01", "attributed", "EXP-01", "A", H9),
+            ("r1:c2", "click", "r1", "EXP-01", "attributed", "EXP-01", "A", H9),
+            ("r1:o", "order", "r1", "EXP-01", "attributed", "EXP-01", "A", H9),
+            ("r2:c", "click", "r2", "EXP-01", "late", "EXP-01", "B", H9),
+            ("r4:c", "click", "r4", "EXP-01", "orphan", None, None, None),
+            ("r5:c", "click", "r5", "EXP-01", "attributed", "EXP-01", "B", H10),
+        ],
+        "event_id string, event_type string, request_id string, experiment_id string, "
+        "status string, imp_experiment_id string, imp_model_code string, "
+        "imp_hour timestamp_ntz",
+    )
+    assertDataFrameEqual(out, expected)
+
+
+def test_hourly_metrics_and_action_quality(spark, events):
+    unique = transform.drop_duplicate_events(events)
+    impressions = transform.impressions_of(unique)
+    attributed = transform.attribute_actions(impressions, transform.actions_of(unique), 3600)
+
+    expected_hourly = spark.createDataFrame(
+        [
+            # r1 (clicked twice: one clicked impression, one order) and r3, both by M1.
+            ("EXP-01", "A", H9, 2, 1, 1, 1),
+            # r2: its click came too late.
+            ("EXP-01", "B", H9, 1, 0, 0, 1),
+            ("EXP-01", "B", H10, 1, 1, 0, 1),
+        ],
+        "experiment_id string, model_code string, hour timestamp_ntz, impressions long, "
+        "clicks long, orders long, unique_members long",
+    )
+    assertDataFrameEqual(transform.hourly_metrics(impressions, attributed), expected_hourly)
+    assertDataFrameEqual(
+        transform.action_quality(attributed),
+        spark.createDataFrame(
+            [("EXP-01", 1, 1, 0, 0)],
+            "experiment_id string, orphan_clicks long, late_clicks long, orphan_orders long, "
+            "late_orders long",
+        ),
+    )
+
+
+def test_a_shorter_attribution_window_makes_the_order_late(spark, events):
+    unique = transform.drop_duplicate_events(events)
+    attributed = transform.attribute_actions(
+        transform.impressions_of(unique), transform.actions_of(unique), 600
+    )
+    quality = transform.action_quality(attributed)
+    assertDataFrameEqual(
+        quality,
+        spark.createDataFrame(
+            [("EXP-01", 1, 2, 0, 1)],
+            "experiment_id string, orphan_clicks long, late_clicks long, orphan_orders long, "
+            "late_orders long",
+        ),
+    )
+
+
+def test_in_hours_keeps_the_start_and_drops_the_end(spark, events):
+    out = transform.in_hours(events, "hour", H10, datetime(2026, 11, 28, 11))
+    assert sorted(r["event_id"] for r in out.collect()) == [
+        "r1:c",
+        "r1:c2",
+        "r1:o",
+        "r2:c",
+        "r4:c",
+        "r5:i",
+    ]
+    assert isinstance(events.schema["ts"].dataType, T.TimestampNTZType)
