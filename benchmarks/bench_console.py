@@ -28,7 +28,7 @@ def seed(store, n_experiments: int, days: int, batch_days: float, end: datetime)
     from console.demo import synthetic_history
     from services.experiments import Area, Arm, Experiment, ExperimentType
     from services.mongo import schema
-    from services.mongo.repository import _batch_to_doc  # the repository's own document shape
+    from services.mongo.repository import batch_to_doc
 
     for i in range(n_experiments):
         area = f"AREA{i:02d}"
@@ -48,7 +48,7 @@ def seed(store, n_experiments: int, days: int, batch_days: float, end: datetime)
         store.replace_hourly_metrics(exp.experiment_id, sorted({m.hour for m in metrics}), metrics)
         if batches:
             store.db[schema.PARAMETER_BATCHES].insert_many(
-                [_batch_to_doc(b, created_at=b.created_at) for b in batches[:-1]]
+                [batch_to_doc(b, created_at=b.created_at) for b in batches[:-1]]
             )
             store.save_parameter_batch(batches[-1])
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import os
 import queue
 import subprocess
 import threading
@@ -279,7 +278,8 @@ class Stack:
 
         assert self.clock is not None and self.gateway is not None
         lake = Path(self.options.data_dir) / "lake"
-        writer = EventLogWriter(lake, writer_id=f"demo{os.getpid()}")
+        # A fresh writer id per run: a restart must never overwrite the files of an earlier run.
+        writer = EventLogWriter(lake)
         client = _GatewayClient(self.gateway.server_address[1])
         resumed_at = self.clock.now()
         hour = floor_hour(resumed_at)
@@ -319,7 +319,10 @@ class Stack:
                 ) -> tuple[str | None, str | None]:
                     if ts < resumed_at:  # the part of the hour before a restart is not replayed
                         return None, None
-                    self._wait_until(ts)
+                    try:
+                        self._wait_until(ts)
+                    except StopRequested:  # page views after the stop never happen
+                        return None, None
                     answer = client.select(member_id, area_code)
                     self.requests_sent += 1
                     if answer.get("status") != 200:
@@ -327,8 +330,12 @@ class Stack:
                     return answer.get("experiment_id"), answer.get("model_code")
 
                 traffic = generate_hour(config, 0, choose)
+                # Written even when the stack is stopping: the page views served so far in this
+                # hour are kept, and a restart continues the hour after them.
                 write_hour(traffic, writer)
                 writer.flush()
+                if self._stop.is_set():
+                    return
                 self.hours_done += 1
                 hour += timedelta(hours=1)
                 self._wait_until(hour)

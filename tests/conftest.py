@@ -48,3 +48,13 @@ def store(mongo_db: Database, clock: FixedClock) -> MongoStore:
     repo = MongoStore(mongo_db, clock)
     repo.ensure_indexes()
     return repo
+
+
+def skip_or_fail(reason: str) -> None:
+    """A missing system component (Java, Chromium): skip on a developer's machine, fail in CI.
+
+    ``make test`` installs both, so in CI a missing one is a broken setup, never a pass.
+    """
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: make test should have installed it)")
+    pytest.skip(reason)

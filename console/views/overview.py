@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pandas as pd
 import streamlit as st
 from pymongo.errors import PyMongoError
 
 from console import data
 from console.access import signed_in_user
+from services.clock import floor_hour
 from services.exceptions import DynabError
 from services.reports import latest_window, summarise_area, window_counts
 from services.reports.overview import DATA_QUALITY_THRESHOLD
@@ -47,7 +50,10 @@ for area in areas:
         history = data.parameter_history(src, exp.experiment_id, limit=1)
         batch = history[-1] if history else None
         if batch is None:
-            metrics = data.hourly_metrics(src, exp.experiment_id)
+            # Only the recent past can hold the current window; loading months of hourly rows
+            # for every area would make the overview slow.
+            since = floor_hour(now) - timedelta(hours=2 * exp.evaluation_window_hours)
+            metrics = data.hourly_metrics(src, exp.experiment_id, start=since)
             bounds = latest_window(metrics, exp.evaluation_window_hours)
             if bounds:
                 window = window_counts(metrics, exp.model_codes, *bounds)

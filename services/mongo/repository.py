@@ -359,7 +359,7 @@ class MongoStore:
 
     def save_parameter_batch(self, batch: ParameterBatch) -> None:
         now = self.clock.now()
-        doc = _batch_to_doc(batch, created_at=batch.created_at or now)
+        doc = batch_to_doc(batch, created_at=batch.created_at or now)
         batches = self.db[schema.PARAMETER_BATCHES]
         existing = batches.find_one(
             {"experiment_id": batch.experiment_id, "batch_id": batch.batch_id}, {"_id": 1}
@@ -404,7 +404,7 @@ class MongoStore:
         )
         if limit:
             cursor = cursor.limit(int(limit))
-        return [_batch_from_doc(d) for d in reversed(list(cursor))]
+        return [batch_from_doc(d) for d in reversed(list(cursor))]
 
     # --- hourly metrics --------------------------------------------------------------------
 
@@ -485,7 +485,8 @@ class MongoStore:
         ]
 
 
-def _batch_to_doc(batch: ParameterBatch, *, created_at: datetime) -> dict[str, Any]:
+def batch_to_doc(batch: ParameterBatch, *, created_at: datetime) -> dict[str, Any]:
+    """The ``parameter_batches`` document of ``batch`` (also used to bulk-load history)."""
     return {
         "experiment_id": batch.experiment_id,
         "batch_id": batch.batch_id,
@@ -509,7 +510,7 @@ def _batch_to_doc(batch: ParameterBatch, *, created_at: datetime) -> dict[str, A
     }
 
 
-def _batch_from_doc(doc: dict[str, Any]) -> ParameterBatch:
+def batch_from_doc(doc: dict[str, Any]) -> ParameterBatch:
     return ParameterBatch(
         experiment_id=doc["experiment_id"],
         batch_id=doc["batch_id"],

@@ -22,6 +22,7 @@ from console.demo import EXPERIMENTS, install_demo, install_history
 from services.experiments import Status
 from services.mongo.embedded import EmbeddedMongo
 from services.mongo.repository import MongoStore
+from tests.conftest import skip_or_fail
 from tests.console.conftest import NOW
 
 pytestmark = pytest.mark.browser
@@ -99,10 +100,11 @@ def _open(page, title: str) -> None:
     _settle(page)
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install)")
 def test_sign_in_create_start_and_visit_every_page(console_url: str, store: MongoStore) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    if not CHROMIUM.exists():
+        skip_or_fail("needs Debian's chromium (apt-get install chromium)")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
