@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots" / "e2e"
 SPEED = 720.0  # simulated seconds per real second: an hour every 5 s
 BETTER, WORSE = "EXP-01-APS002-01", "EXP-01-NCF-01"
+CHART_PAGES = {"Live CTR", "Winners", "Posteriors", "Operations", "Simulator"}
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +142,17 @@ def test_every_console_page_renders_in_a_browser(stack: Stack) -> None:
         ):
             nav.get_by_role("link", name=title).click()
             expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+            if title in CHART_PAGES:  # the stack's own data is drawn
+                charts = page.locator('[data-testid="stVegaLiteChart"]')
+                expect(charts.first).to_be_visible()
+                expect(charts.first.locator("canvas, svg").first).to_be_visible()
             page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached")
             expect(page.locator('[data-testid="stException"]')).to_have_count(0)
-            page.screenshot(path=str(SHOTS / f"{title.lower().replace(' ', '_')}.png"))
+            tables = page.locator('[data-testid="stDataFrame"]')
+            if tables.count():
+                expect(tables.first.locator("canvas").first).to_be_visible()
+            page.wait_for_timeout(1000)  # let charts and tables finish drawing for the screenshot
+            page.screenshot(
+                path=str(SHOTS / f"{title.lower().replace(' ', '_')}.png"), full_page=True
+            )
         browser.close()
