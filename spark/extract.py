@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from services.events.layout import partition_path
-from services.events.schema import EventType
+from services.events.schema import COLUMNS, REQUIRED_FIELDS, EventType
 
 #: The event schema as Spark reads it (``ts`` is parsed from its string afterwards).
 RAW_SCHEMA = T.StructType(
@@ -32,26 +32,8 @@ RAW_SCHEMA = T.StructType(
         T.StructField("item_ids", T.ArrayType(T.StringType())),
     ]
 )
-REQUIRED = (
-    "event_id",
-    "event_type",
-    "request_id",
-    "member_id",
-    "area_code",
-    "experiment_id",
-    "model_code",
-)
-EVENT_COLUMNS = (
-    "event_id",
-    "event_type",
-    "request_id",
-    "ts",
-    "member_id",
-    "area_code",
-    "experiment_id",
-    "model_code",
-    "item_id",
-)
+# ``ts`` is checked separately: it must also parse as a time.
+REQUIRED = tuple(name for name in REQUIRED_FIELDS if name != "ts")
 
 
 def hour_paths(root: str, hours: Iterable[datetime]) -> list[str]:
@@ -108,7 +90,7 @@ def parse_events(lines: DataFrame) -> DataFrame:
         .select(
             "file",
             "value",
-            *[F.col(f"e.{name}").alias(name) for name in EVENT_COLUMNS if name != "ts"],
+            *[F.col(f"e.{name}").alias(name) for name in COLUMNS if name != "ts"],
             ts.alias("ts"),
             F.coalesce(_valid(F.col("e")) & ts.isNotNull(), F.lit(False)).alias("valid"),
         )
@@ -117,7 +99,7 @@ def parse_events(lines: DataFrame) -> DataFrame:
 
 
 def valid_events(parsed: DataFrame) -> DataFrame:
-    return parsed.filter("valid").select(*EVENT_COLUMNS, "hour")
+    return parsed.filter("valid").select(*COLUMNS, "hour")
 
 
 def malformed_lines(parsed: DataFrame) -> DataFrame:

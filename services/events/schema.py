@@ -49,6 +49,8 @@ REQUIRED_FIELDS: tuple[str, ...] = (
     "model_code",
 )
 OPTIONAL_FIELDS: tuple[str, ...] = ("item_id", "item_ids")
+#: The flat columns of an event as the traffic generator writes them and the job selects them.
+COLUMNS: tuple[str, ...] = (*REQUIRED_FIELDS, "item_id")
 FIELD_MAX = 128
 
 

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from services.events.schema import COLUMNS
 from services.events.writer import EventLogWriter
 from services.exceptions import ValidationError
 from services.traffic.config import TrafficConfig
@@ -32,17 +33,6 @@ ChooseModel = Callable[[str, str, datetime], tuple[str | None, str | None]]
 
 HOUR_MS = 3_600_000
 ATTRIBUTION_MS = HOUR_MS
-COLUMNS = (
-    "event_id",
-    "event_type",
-    "request_id",
-    "ts",
-    "member_id",
-    "area_code",
-    "experiment_id",
-    "model_code",
-    "item_id",
-)
 ITEMS = 5000
 
 
