@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import streamlit as st
+from pymongo.errors import PyMongoError
 
+from console import data
+from services.exceptions import DynabError
 from services.experiments import Experiment, Status
 
 _ORDER = {Status.RUNNING: 0, Status.PAUSED: 1, Status.STOPPED: 2, Status.DRAFT: 3}
@@ -30,3 +33,16 @@ def pick_experiment(key: str, experiments: Sequence[Experiment]) -> Experiment:
     )
     st.session_state["console_experiment"] = chosen
     return next(e for e in ordered if e.experiment_id == chosen)
+
+
+def experiments_or_stop(src: data.Source) -> list[Experiment]:
+    """Every experiment; or the page says what is wrong or what to do next, and stops."""
+    try:
+        experiments = data.experiments(src)
+    except (DynabError, PyMongoError) as exc:
+        st.error(f"MongoDB is not reachable: {exc}")
+        st.stop()
+    if not experiments:
+        st.info("No experiments yet: create and start one on the Experiments page.")
+        st.stop()
+    return experiments

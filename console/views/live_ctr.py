@@ -7,27 +7,17 @@ from datetime import datetime, time, timedelta
 import altair as alt
 import pandas as pd
 import streamlit as st
-from pymongo.errors import PyMongoError
 
 from console import data
 from console.access import signed_in_user
-from console.widgets import pick_experiment
-from services.exceptions import DynabError
+from console.widgets import experiments_or_stop, pick_experiment
 from services.reports import hourly_frame
 
 user = signed_in_user()
 st.title("Live CTR")
 
 src = data.source()
-try:
-    experiments = data.experiments(src)
-except (DynabError, PyMongoError) as exc:
-    st.error(f"MongoDB is not reachable: {exc}")
-    st.stop()
-
-if not experiments:
-    st.info("No experiments yet: create and start one on the Experiments page.")
-    st.stop()
+experiments = experiments_or_stop(src)
 
 exp = pick_experiment("live_ctr_experiment", experiments)
 metrics = data.hourly_metrics(src, exp.experiment_id)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import altair as alt
 import streamlit as st
-from pymongo.errors import PyMongoError
 
 from console import data
 from console.access import signed_in_user
-from console.widgets import pick_experiment
-from services.exceptions import DynabError
+from console.widgets import experiments_or_stop, pick_experiment
 from services.reports import (
     batch_history_frame,
     density_frame,
@@ -23,15 +21,7 @@ user = signed_in_user()
 st.title("Posteriors")
 
 src = data.source()
-try:
-    experiments = data.experiments(src)
-except (DynabError, PyMongoError) as exc:
-    st.error(f"MongoDB is not reachable: {exc}")
-    st.stop()
-
-if not experiments:
-    st.info("No experiments yet: create and start one on the Experiments page.")
-    st.stop()
+experiments = experiments_or_stop(src)
 
 exp = pick_experiment("posteriors_experiment", experiments)
 history = data.parameter_history(src, exp.experiment_id)

@@ -6,12 +6,10 @@ from datetime import timedelta
 
 import altair as alt
 import streamlit as st
-from pymongo.errors import PyMongoError
 
 from console import data
 from console.access import signed_in_user
-from console.widgets import pick_experiment
-from services.exceptions import DynabError
+from console.widgets import experiments_or_stop, pick_experiment
 from services.reports import daily_winner_frame, latest_window, realtime_winner, window_counts
 from services.reports.winners import daily_winner_summary
 
@@ -22,15 +20,7 @@ user = signed_in_user()
 st.title("Winners")
 
 src = data.source()
-try:
-    experiments = data.experiments(src)
-except (DynabError, PyMongoError) as exc:
-    st.error(f"MongoDB is not reachable: {exc}")
-    st.stop()
-
-if not experiments:
-    st.info("No experiments yet: create and start one on the Experiments page.")
-    st.stop()
+experiments = experiments_or_stop(src)
 
 exp = pick_experiment("winners_experiment", experiments)
 metrics = data.hourly_metrics(src, exp.experiment_id)
