@@ -17,6 +17,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
 from services.gateway import schema
+from services.mongo.schema import time_range
 
 
 @dataclass(frozen=True)
@@ -101,13 +102,7 @@ def minutes(
 ) -> list[MinuteStats]:
     """Minutes with start <= minute < end, oldest first."""
     query: dict[str, Any] = {}
-    bounds: dict[str, datetime] = {}
-    if start is not None:
-        bounds["$gte"] = start
-    if end is not None:
-        bounds["$lt"] = end
-    if bounds:
-        query["minute"] = bounds
+    time_range(query, "minute", start, end)
     docs = db[schema.GATEWAY_METRICS].find(query).sort("minute", ASCENDING)
     return [MinuteStats.from_doc(d) for d in docs]
 
@@ -131,13 +126,7 @@ def model_counts(
     query: dict[str, Any] = {"event": "selection"}
     if area_code is not None:
         query["area_code"] = str(area_code)
-    bounds: dict[str, datetime] = {}
-    if start is not None:
-        bounds["$gte"] = start
-    if end is not None:
-        bounds["$lt"] = end
-    if bounds:
-        query["at"] = bounds
+    time_range(query, "at", start, end)
     docs = db[schema.SELECTOR_LOGS].find(query, {"model_code": 1, "_id": 0})
     return dict(Counter(d["model_code"] for d in docs).most_common())
 

@@ -35,6 +35,7 @@ from services.experiments import Area, Experiment, Status
 from services.hourly_metrics import HourlyMetric
 from services.lifecycle import Action, check_editable, transition
 from services.mongo import schema
+from services.mongo.schema import time_range
 from services.parameters import (
     ArmParameters,
     BatchArm,
@@ -459,13 +460,7 @@ class MongoStore:
         end: datetime | None = None,
     ) -> list[HourlyMetric]:
         query: dict[str, Any] = {"experiment_id": str(experiment_id)}
-        bounds: dict[str, datetime] = {}
-        if start is not None:
-            bounds["$gte"] = start
-        if end is not None:
-            bounds["$lt"] = end
-        if bounds:
-            query["hour"] = bounds
+        time_range(query, "hour", start, end)
         docs = (
             self.db[schema.HOURLY_METRICS]
             .find(query)

@@ -8,6 +8,9 @@ Spark.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
@@ -50,3 +53,17 @@ def ensure_indexes(db: Database) -> None:
     for collection, indexes in INDEXES.items():
         for keys, options in indexes:
             db[collection].create_index(keys, **options)
+
+
+def time_range(
+    query: dict[str, Any], field: str, start: datetime | None, end: datetime | None
+) -> dict[str, Any]:
+    """``query`` narrowed to ``start <= field < end`` (either bound may be None)."""
+    bounds: dict[str, datetime] = {}
+    if start is not None:
+        bounds["$gte"] = start
+    if end is not None:
+        bounds["$lt"] = end
+    if bounds:
+        query[field] = bounds
+    return query
