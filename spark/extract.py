@@ -84,15 +84,18 @@ def parse_events(lines: DataFrame) -> DataFrame:
     """
     parsed = F.from_json(F.col("value"), RAW_SCHEMA)
     ts = F.try_to_timestamp(parsed["ts"]).cast(T.TimestampNTZType())
+    valid = F.coalesce(_valid(F.col("e")) & ts.isNotNull(), F.lit(False))
     return (
         lines.filter(F.length(F.trim(F.col("value"))) > 0)
         .select("file", "value", parsed.alias("e"))
         .select(
             "file",
-            "value",
+            # The raw line is kept only where it is needed, for the quarantine: the job persists
+            # this frame, and a million valid lines need not be held twice.
+            F.when(~valid, F.col("value")).alias("value"),
             *[F.col(f"e.{name}").alias(name) for name in COLUMNS if name != "ts"],
             ts.alias("ts"),
-            F.coalesce(_valid(F.col("e")) & ts.isNotNull(), F.lit(False)).alias("valid"),
+            valid.alias("valid"),
         )
         .withColumn("hour", F.date_trunc("hour", F.col("ts")).cast(T.TimestampNTZType()))
     )
@@ -106,9 +109,13 @@ def malformed_lines(parsed: DataFrame) -> DataFrame:
     return parsed.filter(~F.col("valid")).select("file", "value")
 
 
-def malformed_per_file(parsed: DataFrame) -> DataFrame:
-    """``file``, ``malformed_lines`` for every file with at least one malformed line."""
-    return malformed_lines(parsed).groupBy("file").agg(F.count(F.lit(1)).alias("malformed_lines"))
+def line_counts(parsed: DataFrame) -> DataFrame:
+    """``file``, ``valid_lines``, ``malformed_lines`` for every file read (blank lines aside)."""
+    valid = F.col("valid")
+    return parsed.groupBy("file").agg(
+        F.sum(F.when(valid, 1).otherwise(0)).cast("long").alias("valid_lines"),
+        F.sum(F.when(valid, 0).otherwise(1)).cast("long").alias("malformed_lines"),
+    )
 
 
 def quarantine(malformed: DataFrame, path: str) -> None:

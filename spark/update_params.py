@@ -144,11 +144,11 @@ def run_update(
     say(f"reading {len(paths)} of {len(wanted)} hour partitions under {settings.root}")
     parsed = extract.parse_events(extract.read_lines(spark, paths))  # type: ignore[arg-type]
     parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+    cached = [parsed]
     try:
-        malformed = {
-            r["file"]: int(r["malformed_lines"])
-            for r in extract.malformed_per_file(parsed).collect()
-        }
+        counts = extract.line_counts(parsed).collect()
+        report.events = sum(int(r["valid_lines"]) for r in counts)
+        malformed = {r["file"]: int(r["malformed_lines"]) for r in counts if r["malformed_lines"]}
         report.malformed_by_file = malformed
         report.malformed_lines = sum(malformed.values())
         if malformed:
@@ -162,12 +162,17 @@ def run_update(
             r["experiment_id"]: int(r["duplicate_events"])
             for r in transform.duplicate_counts(events).collect()
         }
-        unique = transform.drop_duplicate_events(events)
+        # Both are read by more than one of the actions below: computed once, kept.
+        unique = transform.drop_duplicate_events(events).persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(unique)
         impressions = transform.impressions_of(unique)
         actions = transform.in_hours(
             transform.actions_of(unique), "ts", window_start, settings.batch_end
         )
-        attributed = transform.attribute_actions(impressions, actions, settings.attribution_seconds)
+        attributed = transform.attribute_actions(
+            impressions, actions, settings.attribution_seconds
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(attributed)
         quality = {
             r["experiment_id"]: r.asDict() for r in transform.action_quality(attributed).collect()
         }
@@ -175,12 +180,10 @@ def run_update(
             transform.in_hours(impressions, "hour", window_start, settings.batch_end), attributed
         )
         hourly = _hourly_from_rows(hourly_df.collect())
-        report.events = sum(
-            int(r["n"]) for r in events.groupBy().agg({"*": "count"}).toDF("n").collect()
-        )
         report.seconds["transform"] = time.perf_counter() - t1
     finally:
-        parsed.unpersist()
+        for frame in cached:
+            frame.unpersist()
 
     t2 = time.perf_counter()
     hours_in_window = [h for h in report.hours_read if h >= window_start]

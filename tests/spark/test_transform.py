@@ -106,8 +106,10 @@ def test_parse_events_keeps_malformed_lines_and_parses_ts_as_utc(spark):
     )
     assertDataFrameEqual(extract.valid_events(parsed), expected_events)
     assertDataFrameEqual(
-        extract.malformed_per_file(parsed),
-        spark.createDataFrame([("f1", 1), ("f2", 3)], "file string, malformed_lines long"),
+        extract.line_counts(parsed),
+        spark.createDataFrame(
+            [("f1", 2, 1), ("f2", 0, 3)], "file string, valid_lines long, malformed_lines long"
+        ),
     )
 
 
