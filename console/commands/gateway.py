@@ -6,8 +6,8 @@ import argparse
 import os
 import signal
 import socket
-from pathlib import Path
 
+from console.commands.options import add_embedded_options
 from console.settings import Settings
 from services.clock import SystemClock
 from services.exceptions import DynabError
@@ -62,18 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=settings.mongodb_uri,
         help="MongoDB to use (default: MONGODB_URI, else the embedded server)",
     )
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        default=settings.data_dir,
-        help="embedded data folder (default: %(default)s, DYNAB_DATA_DIR)",
-    )
-    p.add_argument(
-        "--mongo-port",
-        type=int,
-        default=settings.mongo_port,
-        help="embedded MongoDB port (default: %(default)s)",
-    )
+    add_embedded_options(p, settings)
     p.add_argument(
         "--area-defaults",
         default=os.environ.get("DYNAB_AREA_DEFAULTS"),

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from console.commands.options import add_embedded_options
 from console.credentials import ensure_demo_credentials
 from console.settings import Settings
 from services.exceptions import DynabError
@@ -27,28 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Start the embedded MongoDB server (unless MONGODB_URI is set), create the "
         "demo areas and experiments, and serve the console until Ctrl-C.",
     )
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        default=settings.data_dir,
-        help="embedded data folder (default: %(default)s, DYNAB_DATA_DIR)",
-    )
-    p.add_argument(
-        "--mongo-port",
-        type=int,
-        default=settings.mongo_port,
-        help="embedded MongoDB port (default: %(default)s)",
-    )
+    add_embedded_options(p, settings)
     p.add_argument(
         "--console-port",
         type=int,
         default=settings.console_port,
         help="console port (default: %(default)s, DYNAB_CONSOLE_PORT)",
-    )
-    p.add_argument(
-        "--headless",
-        action="store_true",
-        help="do not open a browser (always the case without a screen)",
     )
     p.add_argument(
         "--gateway-port",
