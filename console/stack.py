@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import numpy as np
 from pymongo.database import Database
 
 from console.demo import TRUE_RATES, install_demo
@@ -228,8 +229,6 @@ class Stack:
         serving = ServingSettings(refresh_seconds=30.0)
         self.recorder = GatewayRecorder(self.db, self.clock).start()
         cache = ConfigurationCache(self.store, self.clock, refresh_seconds=serving.refresh_seconds)
-        import numpy as np
-
         service = SelectorService(
             cache, self.clock, self.recorder, serving, rng=np.random.default_rng(self.options.seed)
         )

@@ -22,13 +22,12 @@ from console.demo import EXPERIMENTS, install_demo, install_history
 from services.experiments import Status
 from services.mongo.embedded import EmbeddedMongo
 from services.mongo.repository import MongoStore
-from tests.conftest import skip_or_fail
+from tests.browser.helpers import MENU, launch, new_page, sign_in
 from tests.console.conftest import NOW
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "artifacts" / "screenshots"
 PASSWORD = "browser-operator-pw"
 
@@ -103,17 +102,10 @@ def _open(page, title: str) -> None:
 def test_sign_in_create_start_and_visit_every_page(console_url: str, store: MongoStore) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    if not CHROMIUM.exists():
-        skip_or_fail("needs Debian's chromium (apt-get install chromium)")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
+        browser = launch(p)
+        page = new_page(browser)
 
         # The very first request of a fresh server is a deep link: a visitor sees only the
         # sign-in (and no pages-folder menu, since the pages live in console/views/).
@@ -129,20 +121,9 @@ def test_sign_in_create_start_and_visit_every_page(console_url: str, store: Mong
         expect(page.get_by_role("heading", name="dynab console")).to_be_visible()
         page.screenshot(path=str(SHOTS / "00_sign_in.png"), full_page=True)
 
-        page.get_by_label("User name", exact=True).fill("olivia")
-        page.get_by_label("Password", exact=True).fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+        sign_in(page, "olivia", PASSWORD)
         nav = page.locator('[data-testid="stSidebarNav"]')
-        for title in (
-            "Overview",
-            "Experiments",
-            "Live CTR",
-            "Winners",
-            "Posteriors",
-            "Operations",
-            "Simulator",
-        ):
+        for title in MENU:
             expect(nav.get_by_role("link", name=title)).to_be_visible()
 
         # Create a draft in the free CART area and start it. Pages are opened from the menu: a

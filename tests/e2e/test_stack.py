@@ -24,6 +24,7 @@ from console.credentials import ensure_demo_credentials
 from console.demo import TRUE_RATES
 from console.stack import Stack, StackOptions
 from services.statistics import srm_test
+from tests.browser.helpers import MENU, launch, new_page, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.browser]
 
@@ -118,28 +119,12 @@ def test_every_console_page_renders_in_a_browser(stack: Stack) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{stack.console_port}"
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
+        browser = launch(p)
+        page = new_page(browser)
         page.goto(url)
-        page.get_by_label("User name", exact=True).fill("analyst")
-        page.get_by_label("Password", exact=True).fill(stack.passwords["analyst"])  # type: ignore[attr-defined]
-        page.get_by_role("button", name="Sign in").click()
-        expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+        sign_in(page, "analyst", stack.passwords["analyst"])  # type: ignore[attr-defined]
         nav = page.locator('[data-testid="stSidebarNav"]')
-        for title in (
-            "Overview",
-            "Experiments",
-            "Live CTR",
-            "Winners",
-            "Posteriors",
-            "Operations",
-            "Simulator",
-        ):
+        for title in MENU:
             nav.get_by_role("link", name=title).click()
             expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
             if title in CHART_PAGES:  # the stack's own data is drawn
