@@ -5,16 +5,20 @@ Invariants and how they hold without multi-document transactions:
 * *Optimistic concurrency*: every experiment update filters on ``{_id, version: expected}`` and
   increments the version; zero matches means someone else wrote first -> StaleVersionError.
 * *One running-or-paused experiment per area*: the area document holds
-  ``active_experiment_id``. Starting claims it with a conditional update
-  (``active_experiment_id: None`` -> id), which only one writer can win; stopping releases it.
-  If the experiment's own update then fails (stale version), the claim is released again.
+  ``active_experiment_id`` (with a ``claim_token`` and ``claimed_at``). Starting claims it with a
+  conditional update (``active_experiment_id: None`` -> id), which only one writer can win;
+  stopping releases it. If the experiment's own update then fails (stale version), the claim is
+  released again. A process that dies between the two steps leaves a half-done claim; readers
+  ignore it and the next start takes it over (see "area claims" below), so no area stays stuck.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne
@@ -45,6 +49,31 @@ from services.parameters import (
 )
 
 DEFAULT_DB = "dynab"
+
+#: How long a claim held by a draft counts as a start in progress. A start writes its
+#: experiment milliseconds after claiming; a claim this old was left by a process that died.
+CLAIM_GRACE = timedelta(seconds=10)
+CLAIM_ATTEMPTS = 5
+ACTIVE_STATUSES = (Status.RUNNING.value, Status.PAUSED.value)
+
+
+class ClaimState(Enum):
+    HELD = "held"  # a running or paused experiment of the area: the claim stands
+    PENDING = "pending"  # a draft: a start in progress, or one that died before its write
+    VOID = "void"  # holder stopped, gone, or in another area: a stop that died, or stale
+
+
+def claim_state(area: dict[str, Any], holder: dict[str, Any] | None) -> ClaimState:
+    """How an area's claim stands, judged by the experiment holding it."""
+    if holder is None:
+        return ClaimState.VOID
+    if holder.get("area_code") != area.get("_id", area.get("area_code")):
+        return ClaimState.VOID
+    if holder.get("status") in ACTIVE_STATUSES:
+        return ClaimState.HELD
+    if holder.get("status") == Status.DRAFT.value:
+        return ClaimState.PENDING
+    return ClaimState.VOID
 
 
 def connect(
@@ -98,9 +127,16 @@ def _strip(doc: dict[str, Any] | None) -> dict[str, Any] | None:
 class MongoStore:
     """Store on a MongoDB database (real MongoDB or the embedded server)."""
 
-    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock | None = None,
+        *,
+        claim_grace: timedelta = CLAIM_GRACE,
+    ) -> None:
         self.db = db
         self.clock = clock or SystemClock()
+        self.claim_grace = claim_grace
 
     def ensure_indexes(self) -> None:
         schema.ensure_indexes(self.db)
@@ -155,11 +191,11 @@ class MongoStore:
         doc = self.db[schema.AREAS].find_one({"_id": str(area_code)})
         if doc is None:
             raise NotFoundError(f"unknown area {area_code!r}")
-        return Area.from_dict(doc)
+        return self._effective_areas([doc])[0]
 
     def list_areas(self) -> list[Area]:
-        docs = self.db[schema.AREAS].find().sort("_id", ASCENDING)
-        return [Area.from_dict(d) for d in docs]
+        docs = list(self.db[schema.AREAS].find().sort("_id", ASCENDING))
+        return self._effective_areas(docs)
 
     # --- experiments -----------------------------------------------------------------------
 
@@ -243,38 +279,130 @@ class MongoStore:
             current, action, now=self.clock.now(), by=by, promoted_model=promoted_model
         ).with_changes(version=expected_version + 1)
         action = Action(action)
-        claimed = False
-        if action is Action.START:
-            self._claim_area(current)
-            claimed = True
+        token = self._claim_area(current) if action is Action.START else None
         try:
             self._write_versioned(current, updated, expected_version, action.value, by)
         except Exception:
-            if claimed:
-                self._release_area(current)
+            if token is not None:
+                self._release_failed_claim(current, token)
             raise
         if action is Action.STOP:
             self._release_area(current)
         return updated
 
-    def _claim_area(self, experiment: Experiment) -> None:
+    # --- area claims -----------------------------------------------------------------------
+    # Claim and write are two documents without a transaction, so a process can die between
+    # them. Instead of trusting the claim, every reader and the next claimer judge it by its
+    # holder: only a running or paused experiment of the area holds a claim. A claim left by a
+    # dead start (holder still a draft) or a dead stop (holder stopped), or whose holder is
+    # gone, is void and the next start takes it over with a conditional update. A draft holder
+    # may also be a start in progress, so its claim is voided only after ``claim_grace`` and
+    # only after *fencing* the draft (bumping its version): the slow start's versioned write
+    # then fails, and two running experiments can never share an area.
+
+    def _claim_area(self, experiment: Experiment) -> str:
+        """Claim ``experiment``'s area; returns the claim's token. Raises AreaBusyError."""
         areas = self.db[schema.AREAS]
-        result = areas.update_one(
-            {"_id": experiment.area_code, "active_experiment_id": None},
-            {"$set": {"active_experiment_id": experiment.experiment_id}},
+        holder_id: str | None = None
+        for _ in range(CLAIM_ATTEMPTS):
+            token = uuid.uuid4().hex
+            claim = {
+                "active_experiment_id": experiment.experiment_id,
+                "claim_token": token,
+                "claimed_at": self.clock.now().isoformat(),
+            }
+            won = areas.update_one(
+                {"_id": experiment.area_code, "active_experiment_id": None}, {"$set": claim}
+            )
+            if won.matched_count == 1:
+                return token
+            area = areas.find_one({"_id": experiment.area_code})
+            if area is None:
+                raise NotFoundError(f"unknown area {experiment.area_code!r}")
+            holder_id = area.get("active_experiment_id")
+            if holder_id is None:
+                continue  # released meanwhile: try the free claim again
+            holder = self.db[schema.EXPERIMENTS].find_one({"_id": holder_id})
+            state = claim_state(area, holder)
+            if state is ClaimState.HELD:
+                raise AreaBusyError(experiment.area_code, holder_id)
+            if state is ClaimState.PENDING and holder_id != experiment.experiment_id:
+                if not self._claim_expired(area):
+                    raise AreaBusyError(experiment.area_code, holder_id)
+                if not self._fence_draft(holder):
+                    continue  # the draft moved on: judge it again
+            taken = areas.update_one(
+                {
+                    "_id": experiment.area_code,
+                    "active_experiment_id": holder_id,
+                    "claim_token": area.get("claim_token"),
+                },
+                {"$set": claim},
+            )
+            if taken.matched_count == 1:
+                return token
+        raise AreaBusyError(experiment.area_code, holder_id)
+
+    def _claim_expired(self, area: dict[str, Any]) -> bool:
+        raw = area.get("claimed_at")
+        try:
+            claimed_at = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            claimed_at = None
+        if not isinstance(claimed_at, datetime):
+            return True  # a claim from before claims were dated
+        return self.clock.now() - claimed_at >= self.claim_grace
+
+    def _fence_draft(self, holder: dict[str, Any]) -> bool:
+        """Bump a draft's version so that a start still in flight for it fails; audited."""
+        before = Experiment.from_dict(holder)
+        after = before.with_changes(version=before.version + 1)
+        fenced = self.db[schema.EXPERIMENTS].replace_one(
+            {"_id": before.experiment_id, "version": before.version, "status": "draft"},
+            {"_id": after.experiment_id, **after.to_dict()},
         )
-        if result.matched_count == 1:
-            return
-        area = areas.find_one({"_id": experiment.area_code})
-        if area is None:
-            raise NotFoundError(f"unknown area {experiment.area_code!r}")
-        raise AreaBusyError(experiment.area_code, area.get("active_experiment_id"))
+        if fenced.matched_count != 1:
+            return False
+        self._audit(after.experiment_id, "void-claim", "dynab", before, after)
+        return True
+
+    def _release_failed_claim(self, experiment: Experiment, token: str) -> None:
+        """After a failed start: free the claim unless the experiment holds it after all."""
+        latest = self.db[schema.EXPERIMENTS].find_one({"_id": experiment.experiment_id})
+        if latest is not None and latest.get("status") in ACTIVE_STATUSES:
+            return  # a concurrent start of the same experiment won; the claim is its own
+        self.db[schema.AREAS].update_one(
+            {
+                "_id": experiment.area_code,
+                "active_experiment_id": experiment.experiment_id,
+                "claim_token": token,
+            },
+            {"$set": {"active_experiment_id": None, "claim_token": None, "claimed_at": None}},
+        )
 
     def _release_area(self, experiment: Experiment) -> None:
+        """Idempotent: frees the area only while ``experiment`` still holds it."""
         self.db[schema.AREAS].update_one(
             {"_id": experiment.area_code, "active_experiment_id": experiment.experiment_id},
-            {"$set": {"active_experiment_id": None}},
+            {"$set": {"active_experiment_id": None, "claim_token": None, "claimed_at": None}},
         )
+
+    def _effective_areas(self, docs: list[dict[str, Any]]) -> list[Area]:
+        """Areas as readers must see them: a void claim shows as no active experiment."""
+        held = [d["active_experiment_id"] for d in docs if d.get("active_experiment_id")]
+        holders = {}
+        if held:
+            found = self.db[schema.EXPERIMENTS].find(
+                {"_id": {"$in": held}}, {"_id": 1, "status": 1, "area_code": 1}
+            )
+            holders = {h["_id"]: h for h in found}
+        areas = []
+        for doc in docs:
+            holder = holders.get(doc.get("active_experiment_id"))
+            if claim_state(doc, holder) is not ClaimState.HELD:
+                doc = {**doc, "active_experiment_id": None}
+            areas.append(Area.from_dict(doc))
+        return areas
 
     def _write_versioned(
         self,
