@@ -2,7 +2,8 @@
 
 The passwords are generated once per data folder and kept beside the secrets file that holds
 their bcrypt hashes, under the data folder (``.dynab/`` is never committed), so that restarting
-``dynab run`` keeps them.
+``dynab run`` keeps them. Both files are readable by their owner only (0600). ``dynab run``
+prints where the passwords are, never the passwords: its output ends up in logs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def ensure_demo_credentials(folder: Path) -> tuple[Path, dict[str, str]]:
     Returns the secrets file and the plain demo passwords by user name.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    plain = folder / "demo-passwords.json"
+    plain = passwords_file(folder)
     secrets_file = folder / "secrets.toml"
     passwords: dict[str, str] = {}
     if plain.exists():
@@ -47,3 +48,17 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+
+
+def passwords_file(folder: Path) -> Path:
+    """Where the demo users' plain passwords are kept (mode 0600)."""
+    return folder / "demo-passwords.json"
+
+
+def demo_users_note(folder: Path) -> str:
+    """The line ``dynab run`` prints about the demo users: where to read the passwords."""
+    names = " and ".join(DEMO_USERS)
+    return (
+        f"demo users {names}: their passwords are in {passwords_file(folder)} "
+        "(readable only by you)"
+    )

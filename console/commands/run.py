@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from console.commands.options import add_embedded_options
-from console.credentials import ensure_demo_credentials
+from console.credentials import demo_users_note, ensure_demo_credentials
 from console.settings import Settings
 from services.exceptions import DynabError
 from services.mongo.repository import MongoStore, connect
@@ -147,7 +147,7 @@ def _run_embedded(args: argparse.Namespace, settings: Settings) -> int:
     if not args.no_job and find_java() is None:
         raise DynabError(JAVA_MISSING + " (or start without the parameter job: --no-job)")
     secrets_files = [p for p in (Path(".streamlit") / "secrets.toml",) if p.exists()]
-    demo_secrets, passwords = ensure_demo_credentials(args.data_dir / "console")
+    demo_secrets, _ = ensure_demo_credentials(args.data_dir / "console")
     secrets_files.append(demo_secrets)
     options = StackOptions(
         data_dir=args.data_dir,
@@ -164,9 +164,7 @@ def _run_embedded(args: argparse.Namespace, settings: Settings) -> int:
     stack = Stack(options, say=_step)
     try:
         stack.start()
-        _step(f"demo users (passwords kept in {demo_secrets.parent}):")
-        for name, password in passwords.items():
-            _step(f"  {name:<8} {password}")
+        _step(demo_users_note(demo_secrets.parent))
         _step(f"ready: open http://localhost:{stack.console_port}  (Ctrl-C stops everything)")
         while stack.healthy():
             time.sleep(0.5)
