@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from console.auth import Role, User, oidc_configured, oidc_user
+from console.text import md
 
 USER_KEY = "auth_user"
 
@@ -68,7 +69,7 @@ def operator_only(user: User) -> bool:
     if user.can_act:
         return True
     st.info(
-        f"You are signed in as {user.name} ({user.role.value}): analysts can read everything "
+        f"You are signed in as {md(user.name)} ({user.role.value}): analysts can read everything "
         "but only operators can change experiments."
     )
     return False

@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from console.access import current_user, sign_out
+from console.text import md
 
 PAGES_DIR = Path(__file__).resolve().parent / "views"
 
@@ -41,7 +42,7 @@ navigation = st.navigation(
 )
 if user is not None:
     with st.sidebar:
-        st.caption(f"Signed in as **{user.name}** ({user.role.value})")
+        st.caption(f"Signed in as **{md(user.name)}** ({user.role.value})")
         st.button("Sign out", key="app_sign_out", on_click=sign_out)
 # Every page starts with ``signed_in_user()``, which draws the sign-in and stops the page for a
 # visitor; gating in the page (not only here) keeps a deep link's page from running unsigned.

@@ -13,6 +13,7 @@ from pymongo.errors import PyMongoError
 from console.access import auth_secrets, sign_in
 from console.auth import AuthConfigError, accounts_from_secrets, oidc_configured, verify
 from console.data import get_store
+from console.text import md
 from services.exceptions import ValidationError
 from services.mongo.sign_in import SignInGuard
 from services.sign_in_throttle import ThrottlePolicy
@@ -26,7 +27,7 @@ def render() -> None:
     try:
         accounts = accounts_from_secrets(auth)
     except AuthConfigError as exc:
-        st.error(f"The console's sign-in secrets are invalid: {exc}")
+        st.error(f"The console's sign-in secrets are invalid: {md(exc)}")
         return
 
     if oidc_configured(auth):
@@ -66,7 +67,7 @@ def _guard() -> SignInGuard | None:
     try:
         policy = ThrottlePolicy.from_env()
     except ValidationError as exc:
-        st.error(f"The sign-in throttle settings are invalid: {exc}")
+        st.error(f"The sign-in throttle settings are invalid: {md(exc)}")
         return None
     return SignInGuard(get_store().db, policy)
 

@@ -8,6 +8,7 @@ import streamlit as st
 from pymongo.errors import PyMongoError
 
 from console import data
+from console.text import md
 from services.exceptions import DynabError
 from services.experiments import Experiment, Status
 
@@ -40,7 +41,7 @@ def experiments_or_stop(src: data.Source) -> list[Experiment]:
     try:
         experiments = data.experiments(src)
     except (DynabError, PyMongoError) as exc:
-        st.error(f"MongoDB is not reachable: {exc}")
+        st.error(f"MongoDB is not reachable: {md(exc)}")
         st.stop()
     if not experiments:
         st.info("No experiments yet: create and start one on the Experiments page.")

@@ -9,6 +9,7 @@ from pymongo.errors import PyMongoError
 from console import data
 from console.access import operator_only, signed_in_user
 from console.forms import experiment_form
+from console.text import md
 from services.exceptions import (
     ConflictError,
     DynabError,
@@ -29,7 +30,7 @@ try:
     areas = data.areas(src)
     experiments = data.experiments(src)
 except (DynabError, PyMongoError) as exc:
-    st.error(f"MongoDB is not reachable: {exc}")
+    st.error(f"MongoDB is not reachable: {md(exc)}")
     st.stop()
 
 flash = st.session_state.pop("experiments_flash", None)
@@ -125,13 +126,13 @@ else:
     try:
         exp = store.get_experiment(selected_id)
     except NotFoundError:
-        st.warning(f"Experiment {selected_id} no longer exists.")
+        st.warning(f"Experiment {md(selected_id)} no longer exists.")
         data.invalidate()
         st.stop()
     seen.setdefault(exp.experiment_id, exp.version)
     seen_version = seen[exp.experiment_id]
 
-    st.subheader(f"{exp.experiment_id}: {exp.name}")
+    st.subheader(md(f"{exp.experiment_id}: {exp.name}"))
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Status", exp.status.value)
     c2.metric("Type", exp.type.value)
@@ -157,7 +158,7 @@ else:
     if seen_version != exp.version:
         st.warning(
             f"{exp.experiment_id} changed since you opened it (you saw version {seen_version}, "
-            f"it is now version {exp.version}, last changed by {exp.updated_by})."
+            f"it is now version {exp.version}, last changed by {md(exp.updated_by)})."
         )
         if st.button("Reload to the current version", key="experiments_reload"):
             seen[exp.experiment_id] = exp.version
@@ -200,14 +201,16 @@ else:
                             promoted_model=promoted_model,
                         )
                     except StaleVersionError as exc:
-                        st.error(f"Not applied: {exc}")
+                        st.error(f"Not applied: {md(exc)}")
                     except (ConflictError, TransitionError) as exc:
-                        st.error(f"Not applied: {exc}")
+                        st.error(f"Not applied: {md(exc)}")
                     except ValidationError as exc:
-                        st.error(f"{exc.field}: {exc.message}")
+                        st.error(md(f"{exc.field}: {exc.message}"))
                     else:
                         seen[exp.experiment_id] = done.version
-                        _done(f"{exp.experiment_id} is now {done.status.value} (by {user.name}).")
+                        _done(
+                            f"{exp.experiment_id} is now {done.status.value} (by {md(user.name)})."
+                        )
 
         if exp.status is Status.DRAFT:
             with st.expander(f"Edit draft {exp.experiment_id}"):
@@ -227,9 +230,9 @@ else:
                             edited, expected_version=seen_version, by=user.name
                         )
                     except ValidationError as exc:
-                        st.error(f"{exc.field}: {exc.message}")
+                        st.error(md(f"{exc.field}: {exc.message}"))
                     except (ConflictError, TransitionError) as exc:
-                        st.error(f"Not saved: {exc}")
+                        st.error(f"Not saved: {md(exc)}")
                     else:
                         seen[exp.experiment_id] = saved.version
                         _done(f"Draft {exp.experiment_id} saved (version {saved.version}).")
@@ -281,9 +284,9 @@ if user.can_act:
         try:
             created = store.create_experiment(Experiment.from_dict(values), by=user.name)
         except ValidationError as exc:
-            st.error(f"{exc.field}: {exc.message}")
+            st.error(md(f"{exc.field}: {exc.message}"))
         except ConflictError as exc:
-            st.error(f"Not created: {exc}")
+            st.error(f"Not created: {md(exc)}")
         else:
             seen[created.experiment_id] = created.version
             st.session_state["experiments_select_next"] = created.experiment_id

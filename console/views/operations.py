@@ -17,6 +17,7 @@ from pymongo.errors import PyMongoError
 
 from console import data
 from console.access import signed_in_user
+from console.text import md
 from console.widgets import pick_experiment
 from services.exceptions import DynabError
 from services.ops.config import OpsConfig, build_source
@@ -80,7 +81,7 @@ src = data.source()
 try:
     config = OpsConfig.from_env()
 except DynabError as exc:
-    st.error(f"Operations source misconfigured: {exc}")
+    st.error(f"Operations source misconfigured: {md(exc)}")
     st.stop()
 
 c1, c2 = st.columns([1, 3])
@@ -91,7 +92,7 @@ start = end - timedelta(hours=WINDOWS[window_label])
 c2.caption(
     f"Source: **{config.source}**"
     + (
-        f" (API {config.api_name}/{config.stage}, logs {config.log_group})"
+        f" (API {md(config.api_name)}/{md(config.stage)}, logs {md(config.log_group)})"
         if config.source == "aws"
         else " (the local gateway's counters and logs)"
     )
@@ -103,7 +104,7 @@ st.subheader("API and cache")
 try:
     periods = _api_metrics(src, config, start, end)
 except (DynabError, PyMongoError) as exc:
-    st.error(f"Could not read the API figures: {exc}")
+    st.error(f"Could not read the API figures: {md(exc)}")
     periods = []
 
 if not periods:
@@ -186,7 +187,7 @@ try:
     experiments = data.experiments(src)
     counts = _model_counts(src, config, start, end)
 except (DynabError, PyMongoError) as exc:
-    st.error(f"Could not read the selector's model counts: {exc}")
+    st.error(f"Could not read the selector's model counts: {md(exc)}")
     experiments, counts = [], []
 
 if not experiments:
@@ -267,7 +268,7 @@ st.subheader("Parameter-job runs")
 try:
     runs = _job_runs(src)
 except (DynabError, PyMongoError) as exc:
-    st.error(f"Could not read the job runs: {exc}")
+    st.error(f"Could not read the job runs: {md(exc)}")
     runs = []
 if not runs:
     st.info("No parameter-job run recorded yet (`dynab update-params`, or `dynab run`).")
@@ -279,7 +280,7 @@ else:
     j3.metric("Events read", f"{last.events:,}")
     j4.metric("Malformed lines", f"{last.malformed_lines:,}")
     if last.status != "succeeded":
-        st.error(f"The last run failed: {last.error}")
+        st.error(f"The last run failed: {md(last.error)}")
     st.dataframe(
         pd.DataFrame(
             [
@@ -322,7 +323,7 @@ st.subheader("Service map (X-Ray)")
 try:
     nodes = _service_map(src, config, start, end)
 except (DynabError, PyMongoError) as exc:
-    st.error(f"Could not read the X-Ray service map: {exc}")
+    st.error(f"Could not read the X-Ray service map: {md(exc)}")
     nodes = []
 if nodes is None:
     st.caption("The embedded stack is not traced; the service map is shown on AWS.")

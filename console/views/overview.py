@@ -10,6 +10,7 @@ from pymongo.errors import PyMongoError
 
 from console import data
 from console.access import signed_in_user
+from console.text import md
 from services.clock import floor_hour
 from services.exceptions import DynabError
 from services.reports import latest_window, summarise_area, window_counts
@@ -23,7 +24,7 @@ try:
     areas = data.areas(src)
     experiments = data.experiments(src)
 except (DynabError, PyMongoError) as exc:
-    st.error(f"MongoDB is not reachable: {exc}")
+    st.error(f"MongoDB is not reachable: {md(exc)}")
     st.stop()
 
 if not areas:
@@ -71,7 +72,7 @@ c3.metric("Paused", paused)
 c4.metric("Alerts", len(alerts))
 
 for area_code, alert in alerts:
-    message = f"**{area_code}** — {alert.message}"
+    message = f"**{md(area_code)}** — {md(alert.message)}"
     if alert.kind in ("srm", "stale"):
         st.error(message)
     else:

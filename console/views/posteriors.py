@@ -7,6 +7,7 @@ import streamlit as st
 
 from console import data
 from console.access import signed_in_user
+from console.text import md
 from console.widgets import experiments_or_stop, pick_experiment
 from services.reports import (
     batch_history_frame,
@@ -42,7 +43,7 @@ if history:
     batch = history[ids.index(chosen)]
     params = params_from_batch(batch)
     st.caption(
-        f"Batch {batch.batch_id}: window {batch.window_start:%Y-%m-%d %H:%M} – "
+        f"Batch {md(batch.batch_id)}: window {batch.window_start:%Y-%m-%d %H:%M} – "
         f"{batch.window_end:%Y-%m-%d %H:%M} UTC"
         + (" (warm-up: traffic follows the configured split)" if batch.warmup else "")
     )

@@ -9,6 +9,7 @@ import streamlit as st
 
 from console import data
 from console.access import signed_in_user
+from console.text import md
 from console.widgets import experiments_or_stop, pick_experiment
 from services.reports import daily_winner_frame, latest_window, realtime_winner, window_counts
 from services.reports.winners import daily_winner_summary
@@ -47,7 +48,7 @@ rt = realtime_winner(counts, exp.control_arm.model_code, *bounds, seed=LIFT_SEED
 leader = rt.leader
 st.caption(
     f"Evaluation window {bounds[0]:%Y-%m-%d %H:00} – {bounds[1]:%Y-%m-%d %H:00} UTC "
-    f"({exp.evaluation_window_hours} h); control {rt.control}."
+    f"({exp.evaluation_window_hours} h); control {md(rt.control)}."
 )
 if leader is None:
     st.info("No impressions in the current window yet.")

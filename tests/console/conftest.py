@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -75,9 +76,14 @@ def demo(store: MongoStore, console_db: Database) -> MongoStore:
     return store
 
 
+def shown(markdown: object) -> str:
+    """What a reader sees of Markdown source that escapes user text (console/text.py)."""
+    return re.sub(r"\\(.)", r"\1", str(markdown))
+
+
 def texts(at: AppTest, kind: str) -> list[str]:
-    """Every value of one element kind (``error``, ``info``, ``success``...), as text."""
-    return [str(e.value) for e in getattr(at, kind)]
+    """Every value of one element kind (``error``, ``info``, ``success``...), as read."""
+    return [shown(e.value) for e in getattr(at, kind)]
 
 
 def frame(at: AppTest, first_column: str):

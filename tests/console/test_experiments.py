@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.experiments import Status
-from tests.console.conftest import frame, texts
+from tests.console.conftest import frame, shown, texts
 from tests.foundation.factories import area, experiment
 
 CREATE = "experiments_create_(blank)"
@@ -93,7 +93,7 @@ def test_create_shows_the_services_validation_message(
     at = make_app(page="experiments")
     fill_create(at, experiment_id, codes)
     click(at, "Create draft")
-    assert len(at.error) == 1 and at.error[0].value.startswith(message)
+    assert len(at.error) == 1 and shown(at.error[0].value).startswith(message)
     assert [e.experiment_id for e in demo.list_experiments()] == ["EXP-01", "EXP-02"]
 
 
@@ -102,7 +102,7 @@ def test_floor_too_high_names_the_field(make_app, demo) -> None:
     fill_create(at, "EXP-09", ("A-1", "B-1"))
     at.number_input(key=f"{CREATE}_exposure_floor").set_value(0.6)
     click(at, "Create draft")
-    assert at.error[0].value.startswith("exposure_floor: floor x arms must be below 1")
+    assert shown(at.error[0].value).startswith("exposure_floor: floor x arms must be below 1")
 
 
 def test_clone_prefills_the_form_from_an_experiment(make_app, demo) -> None:
@@ -160,7 +160,8 @@ def test_an_action_needs_the_confirmation(make_app, demo) -> None:
 def test_starting_in_a_busy_area_is_refused(make_app, demo) -> None:
     demo.create_experiment(experiment(experiment_id="EXP-05"), by="seed")  # area MAIN
     at = act(make_app(page="experiments"), "EXP-05", "start")
-    assert "area MAIN already has a running or paused experiment (EXP-01)" in at.error[0].value
+    message = shown(at.error[0].value)
+    assert "area MAIN already has a running or paused experiment (EXP-01)" in message
     assert demo.get_experiment("EXP-05").status is Status.DRAFT
 
 
