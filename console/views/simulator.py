@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from console.access import signed_in_user
+from console.memo import shared_lru
 from services.exceptions import ValidationError
 from services.simulation import Scenario, compare, summarise, summary_frame, timeline_frame
+from services.simulation.budget import Budget, BudgetExceededError, check_budget, progress_tracker
 from services.simulation.scenario import AlgorithmKind, algorithm_named
 
 user = signed_in_user()
@@ -21,7 +25,7 @@ st.caption(
 )
 
 
-@st.cache_data(ttl=3600, max_entries=20, show_spinner=False)
+@shared_lru(max_entries=20)  # not st.cache_data: the run moves the page's progress bar
 def run_lab(
     ctrs: tuple[float, ...],
     per_hour: int,
@@ -30,13 +34,19 @@ def run_lab(
     seed: int,
     names: tuple[str, ...],
     settings: tuple[tuple[str, float | int | None], ...],
+    _progress: Callable[[float, str], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Simulate and return (summary, hourly timeline); plain arguments so it can be cached."""
+    """Simulate and return (summary, hourly timeline); plain arguments so it can be cached.
+
+    Raises BudgetExceededError before any work when the run is larger than the budget.
+    """
     scenario = Scenario(
         ctrs=ctrs, impressions_per_hour=per_hour, hours=hours, n_seeds=seeds, seed=seed
     )
     algorithms = [algorithm_named(name, **dict(settings)) for name in names]
-    results = compare(scenario, algorithms)
+    check_budget(scenario, algorithms, Budget.from_env())
+    hook = progress_tracker(len(algorithms), _progress) if _progress else None
+    results = compare(scenario, algorithms, hook)
     return summary_frame(summarise(results)), timeline_frame(results)
 
 
@@ -76,20 +86,28 @@ settings = (
     ("warmup_hours", float(warmup)),
     ("floor", float(floor)),
 )
+# The run reports every simulated hour: the bar moves and a rerun can interrupt it there.
+bar = st.progress(0.0, text="Simulating...")
 try:
-    with st.spinner("Simulating..."):
-        summary, timeline = run_lab(
-            (float(ctr_a), float(ctr_b)),
-            int(per_hour),
-            int(days) * 24,
-            int(seeds),
-            int(seed),
-            tuple(names),
-            settings,
-        )
+    summary, timeline = run_lab(
+        (float(ctr_a), float(ctr_b)),
+        int(per_hour),
+        int(days) * 24,
+        int(seeds),
+        int(seed),
+        tuple(names),
+        settings,
+        _progress=lambda share, text: bar.progress(share, text=text),
+    )
+except BudgetExceededError as exc:
+    bar.empty()
+    st.error(exc.message)
+    st.stop()
 except ValidationError as exc:
+    bar.empty()
     st.error(f"Invalid scenario: {exc}")
     st.stop()
+bar.progress(1.0, text="Simulation complete")
 
 st.subheader("Summary")
 st.dataframe(summary, hide_index=True, key="sim_summary")
