@@ -108,6 +108,10 @@ class SignInGuard:
             col.update_one(
                 {"_id": key}, {"$inc": {"failures": 1}, "$set": {"last_failure": now}}, upsert=True
             )
+        if not ok:
+            # Counters nobody has failed on for a lockout are forgotten anyway: drop them, so
+            # that guessing many names does not grow the collection without bound.
+            col.delete_many({"last_failure": {"$lt": now - self.policy.lockout_seconds}})
         self._log(user, client, "ok" if ok else "wrong")
 
     def _log(self, user: str, client: str | None, outcome: str) -> None:

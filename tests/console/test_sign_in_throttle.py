@@ -94,6 +94,16 @@ def test_failures_older_than_a_lockout_are_forgotten(mongo_db) -> None:
     assert refusal is not None and refusal.wait_seconds == 1.0  # counted from one again
 
 
+def test_counters_of_names_tried_long_ago_are_dropped(mongo_db) -> None:
+    clock = FixedClock(T0)
+    guard = SignInGuard(mongo_db, POLICY, clock)
+    for n in range(3):
+        guard.record(f"guess{n}", "203.0.113.7", ok=False)
+    clock.advance(seconds=901)
+    guard.record("olivia", None, ok=False)
+    assert [d["_id"] for d in mongo_db[THROTTLE].find()] == ["user:olivia"]
+
+
 def _try(at, name: str, password: str):
     at.text_input(key="sign_in_name").input(name)
     at.text_input(key="sign_in_password").input(password)
