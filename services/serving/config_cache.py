@@ -148,12 +148,13 @@ class ConfigurationCache:
             self.failures += 1
             self.last_error = _one_line(exc)
             with self._lock:
-                self._down_until = now + self.retry
+                # From when the attempt gave up: a timeout must not eat the interval.
+                self._down_until = self.clock.now() + self.retry
             if previous is None:
                 raise StoreUnavailableError(
                     f"the store failed and area {area_code!r} is not cached: {self.last_error}"
                 ) from exc
-            return self._keep(area_code, previous, now + self.retry)
+            return self._keep(area_code, previous, self._down_until)
         with self._lock:
             self._down_until = None
         self._put(area_code, _Entry(config, now + self.refresh))
@@ -195,7 +196,7 @@ class ConfigurationCache:
 
 def _one_line(exc: BaseException) -> str:
     """``Type: message`` on one line; pymongo's topology description is cut off."""
-    message = " ".join(str(exc).split()).split(", Timeout:")[0]
+    message = " ".join(str(exc).split()).split(" (configured timeouts:")[0].split(", Timeout:")[0]
     return f"{type(exc).__name__}: {message[:300]}"
 
 
