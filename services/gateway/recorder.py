@@ -170,7 +170,13 @@ class GatewayRecorder:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        self.flush()
+        if not self.flush():
+            minutes, logs = self.pending()
+            self.log.say(
+                "stop",
+                f"stopping with {minutes} minutes of counters and {logs} log records "
+                "not written to MongoDB",
+            )
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):
@@ -196,8 +202,7 @@ class GatewayRecorder:
         message = str(exc).split(", Timeout:")[0].split(", full error:")[0]
         self.log.say(
             f"flush:{what}",
-            f"could not write {what} to MongoDB (kept for the next try): "
-            f"{type(exc).__name__}: {message[:300]}",
+            f"could not {what} (kept for the next try): {type(exc).__name__}: {message[:300]}",
         )
 
     def _ensure_indexes(self) -> bool:
@@ -206,7 +211,7 @@ class GatewayRecorder:
         try:
             schema.ensure_indexes(self.db)  # type: ignore[arg-type]
         except PyMongoError as exc:
-            self._failed("indexes", exc)
+            self._failed("create the indexes in MongoDB", exc)
             return False
         self._indexed = True
         return True
@@ -233,7 +238,7 @@ class GatewayRecorder:
         try:
             self.db[schema.GATEWAY_METRICS].bulk_write(writes, ordered=False)  # type: ignore[index]
         except PyMongoError as exc:
-            self._failed("counters", exc)
+            self._failed("write the counters to MongoDB", exc)
             return False
         with self._lock:
             for minute, _, _, version in due:
@@ -256,12 +261,12 @@ class GatewayRecorder:
             except BulkWriteError as exc:
                 errors = exc.details.get("writeErrors", [])
                 if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    self._failed("log records", exc)
+                    self._failed("write the log records to MongoDB", exc)
                     return False
                 # Stored by an attempt whose answer was lost: written, exactly once.
                 self.duplicate_logs += len(errors)
             except PyMongoError as exc:
-                self._failed("log records", exc)
+                self._failed("write the log records to MongoDB", exc)
                 return False
             with self._lock:
                 # Only the records written leave the buffer; appends went to its other end,

@@ -196,7 +196,7 @@ def test_a_full_buffer_drops_the_oldest_records_counted_and_logged(clock: FixedC
     assert [r["n"] for r in recorder._logs] == list(range(15, 25))
     lines = errors.getvalue().splitlines()
     assert len(lines) == 2, lines
-    assert "dropped the oldest" in lines[0] and "could not write" in lines[1]
+    assert "dropped the oldest" in lines[0] and "could not create the indexes" in lines[1]
     db.client.close()
 
 
