@@ -105,6 +105,22 @@ def _say(message: str) -> None:
     print(f"dynab gateway: {message}", flush=True)
 
 
+def _allow_descriptors(connections: int) -> None:
+    """Raise the open-file limit so ``connections`` sockets fit (many systems start at 1,024)."""
+    import resource
+
+    needed = connections + 256  # MongoDB connections, logs, the listening socket
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < needed:
+            _say(
+                f"the open-file limit ({hard}) is below what {connections} connections need; "
+                "lower --max-connections or raise `ulimit -n`"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     check_ttl(args.ttl)
     limits = HttpLimits(
@@ -117,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         refresh_seconds=args.refresh,
         area_defaults=parse_area_defaults(args.area_defaults),
     )
+    _allow_descriptors(limits.max_connections)
     server: EmbeddedMongo | None = None
     uri = args.mongodb_uri
     if not uri:
