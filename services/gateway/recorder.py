@@ -170,7 +170,7 @@ class GatewayRecorder:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        if not self.flush():
+        if not self.flush() and any(self.pending()):
             minutes, logs = self.pending()
             self.log.say(
                 "stop",
