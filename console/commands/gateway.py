@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import socket
@@ -121,8 +122,20 @@ def _allow_descriptors(connections: int) -> None:
             )
 
 
+def _log_waitress() -> None:
+    """waitress's warnings (connection limit reached, ...) as ``dynab gateway:`` lines."""
+    logger = logging.getLogger("waitress")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("dynab gateway: http: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+
+
 def run(args: argparse.Namespace) -> int:
     check_ttl(args.ttl)
+    _log_waitress()
     limits = HttpLimits(
         idle_timeout_seconds=args.idle_timeout,
         max_connections=args.max_connections,
@@ -150,23 +163,25 @@ def run(args: argparse.Namespace) -> int:
     db = connect(
         uri, db_name=os.environ.get("MONGODB_DB") or None, timeout_ms=serving.mongo_timeout_ms
     )
-    try:
-        db.command("ping")
-    except PyMongoError:
-        # Not fatal: the selector serves the area defaults and the recorder keeps its figures
-        # until MongoDB answers; both ask again every DYNAB_STORE_RETRY_SECONDS / flush.
-        defaults = ", ".join(f"{a}={m}" for a, m in serving.area_defaults.items()) or "none"
-        _say(
-            "MongoDB does not answer; serving the area defaults "
-            f"({defaults}) until it does, asking again every {serving.retry_seconds:g} s"
-        )
-    recorder = GatewayRecorder(db, clock).start()  # creates its indexes once MongoDB answers
     cache = ConfigurationCache(
         MongoStore(db, clock),
         clock,
         refresh_seconds=serving.refresh_seconds,
         retry_seconds=serving.retry_seconds,
     )
+    try:
+        db.command("ping")
+    except PyMongoError as exc:
+        # Not fatal: the selector serves the area defaults and the recorder keeps its figures
+        # until MongoDB answers; both ask again every DYNAB_STORE_RETRY_SECONDS / flush. The
+        # cache is told, so that not even the first request waits on MongoDB.
+        cache.store_failed(f"{type(exc).__name__} at start-up")
+        defaults = ", ".join(f"{a}={m}" for a, m in serving.area_defaults.items()) or "none"
+        _say(
+            "MongoDB does not answer; serving the area defaults "
+            f"({defaults}) until it does, asking again every {serving.retry_seconds:g} s"
+        )
+    recorder = GatewayRecorder(db, clock).start()  # creates its indexes once MongoDB answers
     service = SelectorService(cache, clock, recorder, serving)
     responses: TtlCache = TtlCache(clock, ttl_seconds=args.ttl, max_entries=args.cache_size)
     try:

@@ -122,6 +122,14 @@ class ConfigurationCache:
                     if probe:
                         self._probing = False
 
+    def store_failed(self, error: str) -> None:
+        """Record a store failure seen elsewhere (a start-up ping): nothing asks the store again
+        for ``retry_seconds``, and areas never loaded are answered at once meanwhile."""
+        with self._lock:
+            self.failures += 1
+            self.last_error = error
+            self._down_until = self.clock.now() + self.retry
+
     @property
     def store_down(self) -> bool:
         """Whether the last attempt to read the store failed."""

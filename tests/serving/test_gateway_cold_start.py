@@ -88,7 +88,7 @@ def test_dynab_gateway_starts_without_mongodb_then_serves_experiments(
         **os.environ,
         "MONGODB_URI": f"mongodb://127.0.0.1:{mongo_port}/",
         "MONGODB_DB": "cold",
-        "DYNAB_STORE_RETRY_SECONDS": "3",
+        "DYNAB_STORE_RETRY_SECONDS": "5",
         "PYTHONUNBUFFERED": "1",
     }
     proc = subprocess.Popen(
@@ -111,11 +111,9 @@ def test_dynab_gateway_starts_without_mongodb_then_serves_experiments(
                 break
         assert any("ready on" in line for line in lines), lines
         assert any("does not answer" in line for line in lines), lines
-        first = _get(port, "m0")
-        assert (first["model_code"], first["reason"]) == ("SAFE-01", "fallback")
-        # The store's failure is remembered: the next answers do not wait on MongoDB.
+        # The start-up's failed ping is remembered: no answer waits on MongoDB.
         waits = []
-        for i in range(1, 6):
+        for i in range(6):
             started = time.perf_counter()
             assert _get(port, f"m{i}")["reason"] == "fallback"
             waits.append(time.perf_counter() - started)
