@@ -100,15 +100,16 @@ class ConfigurationCache:
                     if not due or area_code in self._loading:
                         return _found(area_code, entry)
                 loading = self._loading.get(area_code)
+                until = self._down_until
                 down = probe = False
                 if loading is None:
-                    probe = self._down_until is not None
-                    down = probe and (now < self._down_until or self._probing)  # type: ignore[operator]
+                    probe = until is not None
+                    down = until is not None and (now < until or self._probing)
                     if not down:
                         self._probing = self._probing or probe
                         self._loading[area_code] = threading.Event()
             if down:
-                return self._while_down(area_code, entry)
+                return self._while_down(area_code, entry, until)  # type: ignore[arg-type]
             if loading is not None:
                 # Another request is loading an area never loaded: wait for its result rather
                 # than asking the store a second time.
@@ -155,27 +156,28 @@ class ConfigurationCache:
         except STORE_ERRORS as exc:
             self.failures += 1
             self.last_error = _one_line(exc)
+            # From when the attempt gave up: a timeout must not eat the interval.
+            until = self.clock.now() + self.retry
             with self._lock:
-                # From when the attempt gave up: a timeout must not eat the interval.
-                self._down_until = self.clock.now() + self.retry
+                self._down_until = until
             if previous is None:
                 raise StoreUnavailableError(
                     f"the store failed and area {area_code!r} is not cached: {self.last_error}"
                 ) from exc
-            return self._keep(area_code, previous, self._down_until)
+            return self._keep(area_code, previous, until)
         with self._lock:
             self._down_until = None
         self._put(area_code, _Entry(config, now + self.refresh))
         return config
 
-    def _while_down(self, area_code: str, previous: _Entry | None) -> AreaConfig:
+    def _while_down(self, area_code: str, previous: _Entry | None, until: datetime) -> AreaConfig:
         """The answer for an area due for loading while the store is known to be down."""
         if previous is None:
             raise StoreUnavailableError(
                 f"the store is unavailable (asked again after {self.retry.total_seconds():g} s) "
                 f"and area {area_code!r} is not cached: {self.last_error}"
             )
-        return self._keep(area_code, previous, self._down_until)  # type: ignore[arg-type]
+        return self._keep(area_code, previous, until)
 
     def _keep(self, area_code: str, previous: _Entry, until: datetime) -> AreaConfig:
         config = previous.config

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from services.clock import FixedClock
+from services.exceptions import StoreUnavailableError
 from services.gateway.cache import TtlCache
 from services.gateway.recorder import GatewayRecorder
 from services.gateway.server import SelectorGateway
@@ -155,3 +157,29 @@ def test_dynab_commands_fail_in_one_line_when_mongodb_is_down() -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("dynab demo-data: error: MongoDB does not answer"), lines
+
+
+def test_concurrent_first_requests_share_one_store_attempt(clock: FixedClock) -> None:
+    # GIVEN a store nobody answers for, and 20 requests for one area arriving together
+    db = connect(f"mongodb://127.0.0.1:{free_port()}/", db_name="cold", timeout_ms=500)
+    cache = ConfigurationCache(MongoStore(db, clock), clock, retry_seconds=5)
+    barrier = threading.Barrier(20)
+    outcomes: list[str] = []
+
+    def ask() -> None:
+        barrier.wait()
+        try:
+            cache.get("MAIN")
+            outcomes.append("served")
+        except StoreUnavailableError:
+            outcomes.append("unavailable")
+
+    threads = [threading.Thread(target=ask) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    # THEN one of them asked the store; the others waited for its answer instead of asking too
+    assert outcomes == ["unavailable"] * 20
+    assert (cache.loads, cache.failures) == (1, 1)
+    db.client.close()
