@@ -1,7 +1,8 @@
 """The ``dynab`` command: one entry point, one subcommand per job.
 
 Errors that dynab raises on purpose are printed as one line and exit with status 2 (bad input)
-or 1 (anything else that stopped the command); Ctrl-C exits with 130.
+or 1 (anything else that stopped the command, such as a MongoDB that does not answer); Ctrl-C
+exits with 130.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from services.exceptions import DynabError, ValidationError
 
@@ -55,6 +58,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DynabError as exc:
         print(f"dynab {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except PyMongoError as exc:
+        print(f"dynab {args.command}: error: {mongo_error_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def mongo_error_line(exc: PyMongoError) -> str:
+    """One line for a MongoDB failure (pymongo's own message runs to a topology dump)."""
+    message = " ".join(str(exc).split())
+    for cut in (" (configured timeouts:", ", Timeout:", ", full error:"):
+        message = message.split(cut)[0]
+    if len(message) > 300:
+        message = message[:297] + "..."
+    if isinstance(exc, ConnectionFailure):  # ServerSelectionTimeoutError, AutoReconnect, ...
+        return f"MongoDB does not answer ({type(exc).__name__}: {message}); is it running?"
+    return f"MongoDB refused the operation ({type(exc).__name__}: {message})"
 
 
 if __name__ == "__main__":

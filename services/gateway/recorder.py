@@ -1,33 +1,60 @@
 """Per-minute counters and the handler's log lines, buffered and written to MongoDB.
 
 Requests only touch memory: counters are added under a lock and log records appended to a
-bounded buffer. A background thread flushes every ``flush_seconds``: a minute seen for the first
-time is inserted (``insert_one``), later flushes add to it with ``$inc`` -- the embedded server is
-slow at upserts that insert -- and log records go out with ``insert_many``. If MongoDB is down,
-counters wait in memory for at most :data:`MAX_PENDING_MINUTES` minutes and log records beyond
-``max_logs`` are dropped and counted, so memory stays bounded whatever happens.
+bounded buffer. A background thread flushes every ``flush_seconds``.
+
+Every flush is idempotent, because a write that timed out may still have been applied by the
+server, and the flush after it must not apply it again:
+
+* **Counters**: this process keeps, per minute, its running totals since it started and writes
+  them as absolute values with a ``ReplaceOne`` upsert to a document of its own for that minute
+  (``_id`` = ``gw-WRITER-SEGMENT|MINUTE``, chosen when the minute was first counted). Writing a
+  total twice leaves the same document; readers sum a minute's documents
+  (:func:`services.gateway.stats.minutes`). At most :data:`MAX_MINUTES` minutes are kept; a minute
+  pushed out before it could be written is dropped, counted in ``dropped_requests`` and logged.
+* **Log records** get their ``_id`` when they are appended, before any attempt, and are written
+  with an unordered ``insert_many``: a record already stored is a duplicate-key error, taken as
+  written. The buffer holds at most ``max_logs`` records; past that the oldest are dropped,
+  counted in ``dropped_logs`` and logged.
+
+Errors go to stderr through a :class:`RateLimitedLog`: one line per kind per interval.
 """
 
 from __future__ import annotations
 
 import bisect
-import sys
 import threading
-from collections import deque
+import uuid
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bson import ObjectId
+from pymongo import ReplaceOne
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from services.clock import Clock
 from services.gateway import schema
+from services.gateway.ratelimit import RateLimitedLog
 
-MAX_PENDING_MINUTES = 60
+MAX_MINUTES = 60
+#: Most log records per ``insert_many``: one flush after an outage must not be one huge write.
+LOG_BATCH = 5_000
+DUPLICATE_KEY = 11000
 
 
 def _empty_counts() -> dict[str, float]:
     return dict.fromkeys((*schema.COUNT_FIELDS, *schema.LATENCY_FIELDS, "latency_sum_ms"), 0)
+
+
+@dataclass
+class _Minute:
+    doc_id: str
+    counts: dict[str, float] = field(default_factory=_empty_counts)
+    version: int = 0  # bumped by every request
+    written: int = 0  # the version last stored
 
 
 class GatewayRecorder:
@@ -40,16 +67,23 @@ class GatewayRecorder:
         *,
         flush_seconds: float = 2.0,
         max_logs: int = 20_000,
+        log: RateLimitedLog | None = None,
     ) -> None:
+        if max_logs < 1:
+            raise ValueError(f"max_logs must be positive, got {max_logs!r}")
         self.db = db
         self.clock = clock
         self.flush_seconds = flush_seconds
         self.max_logs = max_logs
+        self.log = log or RateLimitedLog("dynab gateway")
         self.dropped_logs = 0
+        self.dropped_requests = 0
+        self.duplicate_logs = 0
         self.flush_errors = 0
-        self._pending: dict[datetime, dict[str, float]] = {}
+        self._writer = uuid.uuid4().hex[:12]
+        self._minutes: OrderedDict[datetime, _Minute] = OrderedDict()
         self._logs: deque[dict[str, Any]] = deque()
-        self._known_minutes: deque[datetime] = deque(maxlen=MAX_PENDING_MINUTES)
+        self._indexed = False
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -63,17 +97,33 @@ class GatewayRecorder:
         status_field = (
             "status_5xx" if status >= 500 else "status_4xx" if status >= 400 else "status_2xx"
         )
+        lost = 0
         with self._lock:
-            counts = self._pending.get(minute)
-            if counts is None:
-                counts = self._pending[minute] = _empty_counts()
-                while len(self._pending) > MAX_PENDING_MINUTES:
-                    del self._pending[min(self._pending)]
+            entry = self._minutes.get(minute)
+            if entry is None:
+                # A new document for every minute this process (re)starts counting: a minute
+                # pushed out of memory and counted again must not overwrite what was stored.
+                doc_id = schema.writer_minute_id(self._writer, uuid.uuid4().hex[:6], minute)
+                entry = self._minutes[minute] = _Minute(doc_id)
+                while len(self._minutes) > MAX_MINUTES:
+                    oldest = min(self._minutes)
+                    gone = self._minutes.pop(oldest)
+                    if gone.version != gone.written:
+                        lost += int(gone.counts["requests"])
+            counts = entry.counts
             counts["requests"] += 1
             counts["cache_hits" if cache_hit else "cache_misses"] += 1
             counts[status_field] += 1
             counts[bucket] += 1
             counts["latency_sum_ms"] += latency_ms
+            entry.version += 1
+            self.dropped_requests += lost
+        if lost:
+            self.log.say(
+                "dropped-minute",
+                f"dropped the counters of a minute never written to MongoDB ({lost} requests; "
+                f"{self.dropped_requests} so far)",
+            )
 
     # The selector's SelectionLog protocol: the gateway keeps the handler's log lines.
 
@@ -81,15 +131,28 @@ class GatewayRecorder:
         self._append_log(record)
 
     def error(self, message: str, **fields: Any) -> None:
-        print(f"dynab gateway: selector: {message} {fields}", file=sys.stderr, flush=True)
+        self.log.say(f"selector:{message}", f"selector: {message} {fields}")
         self._append_log({"event": "error", "message": message, **fields})
 
     def _append_log(self, record: dict[str, Any]) -> None:
+        # The id is chosen here, once: every attempt to write the record writes the same one.
+        record = {"_id": ObjectId(), **record}
         with self._lock:
-            if len(self._logs) >= self.max_logs:
-                self.dropped_logs += 1
-                return
             self._logs.append(record)
+            dropped = len(self._logs) - self.max_logs
+            for _ in range(dropped):
+                self._logs.popleft()
+            if dropped > 0:
+                self.dropped_logs += dropped
+        if dropped > 0:
+            self._say_dropped()
+
+    def _say_dropped(self) -> None:
+        self.log.say(
+            "dropped-logs",
+            f"log buffer full ({self.max_logs} records waiting for MongoDB): dropped the "
+            f"oldest; {self.dropped_logs} dropped so far",
+        )
 
     # --- flushing ---------------------------------------------------------------------------
 
@@ -107,68 +170,107 @@ class GatewayRecorder:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        self.flush()
+        if not self.flush() and any(self.pending()):
+            minutes, logs = self.pending()
+            self.log.say(
+                "stop",
+                f"stopping with {minutes} minutes of counters and {logs} log records "
+                "not written to MongoDB",
+            )
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):
             self.flush()
 
     def pending(self) -> tuple[int, int]:
-        """(minutes, log records) waiting in memory."""
+        """(minutes with counts not yet written, log records) waiting in memory."""
         with self._lock:
-            return len(self._pending), len(self._logs)
+            unwritten = sum(1 for m in self._minutes.values() if m.version != m.written)
+            return unwritten, len(self._logs)
 
-    def flush(self) -> None:
-        """Write the pending counters and log records; keep them for the next try on failure."""
+    def flush(self) -> bool:
+        """Write what is pending; keep it for the next try on failure. True if all was written."""
         if self.db is None:
-            return
+            return True
         with self._flush_lock:
-            with self._lock:
-                pending, self._pending = self._pending, {}
-                logs = list(self._logs)
-                self._logs.clear()
-            try:
-                self._write_minutes(pending)
-                pending = {}
-                if logs:
-                    for record in logs:
-                        if isinstance(record.get("at"), str):
-                            record["at"] = datetime.fromisoformat(record["at"])
-                    self.db[schema.SELECTOR_LOGS].insert_many(logs, ordered=False)
-                    logs = []
-            except PyMongoError as exc:
-                self.flush_errors += 1
-                print(f"dynab gateway: could not write metrics: {exc}", file=sys.stderr)
-                self._restore(pending, logs)
+            # In order, stopping at the first failure: during an outage one flush costs one
+            # server-selection timeout, not three.
+            return self._ensure_indexes() and self._flush_minutes() and self._flush_logs()
 
-    def _write_minutes(self, pending: dict[datetime, dict[str, float]]) -> None:
-        col = self.db[schema.GATEWAY_METRICS]  # type: ignore[index]
-        for minute in sorted(pending):
-            counts = {k: v for k, v in pending[minute].items() if v}
-            _id = schema.minute_id(minute)
-            if minute not in self._known_minutes:
-                try:
-                    col.insert_one({"_id": _id, "minute": minute, **counts})
-                except DuplicateKeyError:  # written by an earlier run or another gateway
-                    col.update_one({"_id": _id}, {"$inc": counts})
-                self._known_minutes.append(minute)
-            else:
-                col.update_one({"_id": _id}, {"$inc": counts})
-            # Written: a failure on a later minute must not write this one twice.
-            pending[minute] = {}
+    def _failed(self, what: str, exc: PyMongoError) -> None:
+        self.flush_errors += 1
+        message = str(exc).split(", Timeout:")[0].split(", full error:")[0]
+        self.log.say(
+            f"flush:{what}",
+            f"could not {what} (kept for the next try): {type(exc).__name__}: {message[:300]}",
+        )
 
-    def _restore(
-        self, pending: dict[datetime, dict[str, float]], logs: list[dict[str, Any]]
-    ) -> None:
+    def _ensure_indexes(self) -> bool:
+        if self._indexed:
+            return True
+        try:
+            schema.ensure_indexes(self.db)  # type: ignore[arg-type]
+        except PyMongoError as exc:
+            self._failed("create the indexes in MongoDB", exc)
+            return False
+        self._indexed = True
+        return True
+
+    def _flush_minutes(self) -> bool:
         with self._lock:
-            for minute, counts in pending.items():
-                if not counts:
-                    continue
-                into = self._pending.setdefault(minute, _empty_counts())
-                for key, value in counts.items():
-                    into[key] += value
-            while len(self._pending) > MAX_PENDING_MINUTES:
-                del self._pending[min(self._pending)]
-            room = self.max_logs - len(self._logs)
-            self.dropped_logs += max(0, len(logs) - room)
-            self._logs.extendleft(reversed(logs[: max(room, 0)]))
+            due = [
+                (minute, m.doc_id, dict(m.counts), m.version)
+                for minute, m in self._minutes.items()
+                if m.version != m.written
+            ]
+        if not due:
+            return True
+        writes = [
+            ReplaceOne(
+                {"_id": doc_id},
+                # _id in the replacement too: the embedded server does not take it from the
+                # filter when the upsert inserts.
+                {"_id": doc_id, "minute": minute, "writer": self._writer, **counts},
+                upsert=True,
+            )
+            for minute, doc_id, counts, _ in due
+        ]
+        try:
+            self.db[schema.GATEWAY_METRICS].bulk_write(writes, ordered=False)  # type: ignore[index]
+        except PyMongoError as exc:
+            self._failed("write the counters to MongoDB", exc)
+            return False
+        with self._lock:
+            for minute, _, _, version in due:
+                entry = self._minutes.get(minute)
+                if entry is not None:
+                    entry.written = version
+        return True
+
+    def _flush_logs(self) -> bool:
+        while True:
+            with self._lock:
+                batch = [self._logs[i] for i in range(min(LOG_BATCH, len(self._logs)))]
+            if not batch:
+                return True
+            for record in batch:
+                if isinstance(record.get("at"), str):
+                    record["at"] = datetime.fromisoformat(record["at"])
+            try:
+                self.db[schema.SELECTOR_LOGS].insert_many(batch, ordered=False)  # type: ignore[index]
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    self._failed("write the log records to MongoDB", exc)
+                    return False
+                # Stored by an attempt whose answer was lost: written, exactly once.
+                self.duplicate_logs += len(errors)
+            except PyMongoError as exc:
+                self._failed("write the log records to MongoDB", exc)
+                return False
+            with self._lock:
+                # Only the records written leave the buffer; appends went to its other end,
+                # and drops (from the front) while writing are accounted by identity.
+                written = {id(r) for r in batch}
+                while self._logs and id(self._logs[0]) in written:
+                    self._logs.popleft()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -104,7 +104,14 @@ def minutes(
     query: dict[str, Any] = {}
     time_range(query, "minute", start, end)
     docs = db[schema.GATEWAY_METRICS].find(query).sort("minute", ASCENDING)
-    return [MinuteStats.from_doc(d) for d in docs]
+    # A minute has one document per gateway process that counted in it (each writes its own
+    # totals, so a retried write cannot count twice): add them up.
+    merged: dict[datetime, MinuteStats] = {}
+    for doc in docs:
+        row = MinuteStats.from_doc(doc)
+        before = merged.get(row.minute)  # type: ignore[arg-type]
+        merged[row.minute] = row if before is None else replace(before + row, minute=row.minute)  # type: ignore[index]
+    return list(merged.values())
 
 
 def total(stats: Iterable[MinuteStats]) -> MinuteStats:

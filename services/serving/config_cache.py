@@ -5,9 +5,13 @@ Those change once per batch (hourly) or when an operator acts, so reading them p
 make MongoDB the bottleneck of every page view. They are loaded per area and reused for
 ``refresh_seconds``: a pause or stop takes effect within that interval.
 
-When the store fails, the last-known copy keeps serving (marked ``stale``) and the store is asked
-again only after ``retry_seconds``, so an outage costs one timeout per area per retry interval,
-not one per request. Unknown areas are remembered too, so a flood of bad area codes cannot turn
+When the store fails, the failure itself is remembered for ``retry_seconds``: until then no
+request asks the store again. An area loaded before keeps serving its last-known copy (marked
+``stale``); an area never loaded raises :class:`StoreUnavailableError` at once, so the service
+answers with the configured default without waiting on a timeout. After the interval one request
+asks the store again while the others keep the answers above, so an outage -- even one that
+started before the first request -- costs one store timeout per retry interval, not one per
+request or per area. Unknown areas are remembered too, so a flood of bad area codes cannot turn
 into a flood of reads; the number of areas kept is bounded.
 """
 
@@ -74,7 +78,9 @@ class ConfigurationCache:
         self.failures = 0
         self.last_error: str | None = None
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        self._loading: set[str] = set()
+        self._loading: dict[str, threading.Event] = {}
+        self._down_until: datetime | None = None  # the store failed: not asked before then
+        self._probing = False  # one request is asking a store that was down
         self._lock = threading.Lock()
 
     def get(self, area_code: str) -> AreaConfig:
@@ -84,20 +90,51 @@ class ConfigurationCache:
             NotFoundError: The area does not exist (as of the last successful load).
             StoreUnavailableError: The store failed and nothing is known about the area.
         """
-        now = self.clock.now()
-        with self._lock:
-            entry = self._entries.get(area_code)
-            if entry is not None:
-                self._entries.move_to_end(area_code)
-                due = now >= entry.next_refresh
-                if not due or area_code in self._loading:
-                    return _found(area_code, entry)
-            self._loading.add(area_code)
-        try:
-            return self._reload(area_code, now, entry)
-        finally:
+        while True:
+            now = self.clock.now()
             with self._lock:
-                self._loading.discard(area_code)
+                entry = self._entries.get(area_code)
+                if entry is not None:
+                    self._entries.move_to_end(area_code)
+                    due = now >= entry.next_refresh
+                    if not due or area_code in self._loading:
+                        return _found(area_code, entry)
+                loading = self._loading.get(area_code)
+                until = self._down_until
+                down = probe = False
+                if loading is None:
+                    probe = until is not None
+                    down = until is not None and (now < until or self._probing)
+                    if not down:
+                        self._probing = self._probing or probe
+                        self._loading[area_code] = threading.Event()
+            if down:
+                return self._while_down(area_code, entry, until)  # type: ignore[arg-type]
+            if loading is not None:
+                # Another request is loading an area never loaded: wait for its result rather
+                # than asking the store a second time.
+                loading.wait(timeout=self.retry.total_seconds() + 30)
+                continue
+            try:
+                return self._reload(area_code, now, entry)
+            finally:
+                with self._lock:
+                    self._loading.pop(area_code).set()
+                    if probe:
+                        self._probing = False
+
+    def store_failed(self, error: str) -> None:
+        """Record a store failure seen elsewhere (a start-up ping): nothing asks the store again
+        for ``retry_seconds``, and areas never loaded are answered at once meanwhile."""
+        with self._lock:
+            self.failures += 1
+            self.last_error = error
+            self._down_until = self.clock.now() + self.retry
+
+    @property
+    def store_down(self) -> bool:
+        """Whether the last attempt to read the store failed."""
+        return self._down_until is not None
 
     def invalidate(self, area_code: str | None = None) -> None:
         """Forget one area (or all), so the next request reloads it."""
@@ -118,19 +155,37 @@ class ConfigurationCache:
             raise
         except STORE_ERRORS as exc:
             self.failures += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = _one_line(exc)
+            # From when the attempt gave up: a timeout must not eat the interval.
+            until = self.clock.now() + self.retry
+            with self._lock:
+                self._down_until = until
             if previous is None:
                 raise StoreUnavailableError(
                     f"the store failed and area {area_code!r} is not cached: {self.last_error}"
                 ) from exc
-            config = previous.config
-            if config is not None and not config.stale:
-                config = replace(config, stale=True)
-            retry = _Entry(config, now + self.retry)
-            self._put(area_code, retry)
-            return _found(area_code, retry)
+            return self._keep(area_code, previous, until)
+        with self._lock:
+            self._down_until = None
         self._put(area_code, _Entry(config, now + self.refresh))
         return config
+
+    def _while_down(self, area_code: str, previous: _Entry | None, until: datetime) -> AreaConfig:
+        """The answer for an area due for loading while the store is known to be down."""
+        if previous is None:
+            raise StoreUnavailableError(
+                f"the store is unavailable (asked again after {self.retry.total_seconds():g} s) "
+                f"and area {area_code!r} is not cached: {self.last_error}"
+            )
+        return self._keep(area_code, previous, until)
+
+    def _keep(self, area_code: str, previous: _Entry, until: datetime) -> AreaConfig:
+        config = previous.config
+        if config is not None and not config.stale:
+            config = replace(config, stale=True)
+        kept = _Entry(config, until)
+        self._put(area_code, kept)
+        return _found(area_code, kept)
 
     def _load(self, area_code: str, now: datetime) -> AreaConfig:
         self.loads += 1
@@ -147,6 +202,12 @@ class ConfigurationCache:
             self._entries.move_to_end(area_code)
             while len(self._entries) > self.max_areas:
                 self._entries.popitem(last=False)
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line; pymongo's topology description is cut off."""
+    message = " ".join(str(exc).split()).split(" (configured timeouts:")[0].split(", Timeout:")[0]
+    return f"{type(exc).__name__}: {message[:300]}"
 
 
 def _found(area_code: str, entry: _Entry) -> AreaConfig:

@@ -107,4 +107,4 @@ def test_oversized_request_line_is_json(gateway: SelectorGateway) -> None:
         status, body = resp.status, json.loads(resp.read())
     finally:
         conn.close()
-    assert status == 414 and "error" in body
+    assert status == 431 and "error" in body
