@@ -11,16 +11,17 @@ leaves no log line. That is what we want — the split is decided on the miss.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
 from services.exceptions import ValidationError
-from services.experiments import Experiment, ExperimentType
+from services.experiments import Experiment, ExperimentType, ServingMode
 from services.parameters import ParameterBatch, ParameterSnapshot
-from services.statistics.srm import SrmResult, srm_test
+from services.statistics.srm import SrmResult, UnitSrm, srm_by_batch, srm_test
 
 
 @dataclass(frozen=True)
@@ -178,3 +179,69 @@ def _normalised(weights: Sequence[float | None]) -> tuple[float, ...] | None:
     if total <= 0:
         return None
     return tuple(v / total for v in values)
+
+
+# --- SRM of the parameter job's hourly metrics, on the assignment unit -------------------------
+
+
+def assignment_unit(experiment: Experiment) -> str:
+    """What the experiment randomises: ``members`` (hashed) or ``impressions`` (drawn).
+
+    A static test and a sticky dynamic test place the member by a hash, so every visit of a
+    member goes to the same arm and the member is the unit; a draw-mode test draws per request.
+    """
+    if experiment.type is ExperimentType.STATIC or experiment.serving_mode is ServingMode.STICKY:
+        return "members"
+    return "impressions"
+
+
+def weights_by_batch(batches: Iterable[ParameterBatch]) -> dict[str, dict[str, float]]:
+    """``{batch_id: {model_code: weight}}``: what each parameter batch served."""
+    return {b.batch_id: {a.model_code: float(a.weight) for a in b.arms} for b in batches}
+
+
+def experiment_srm(
+    experiment: Experiment,
+    rows: Iterable[Mapping[str, Any] | object],
+    batches: Sequence[ParameterBatch] = (),
+    *,
+    threshold: float = 0.001,
+) -> UnitSrm:
+    """The SRM check of an experiment's hourly metrics on its assignment unit.
+
+    * static: first assignments of members (``first_members_by_batch``, all batches) against
+      the configured split;
+    * dynamic, sticky: first assignments of members, each against the weights of the batch it
+      was made under;
+    * dynamic, draw: impressions per batch (``impressions_by_batch``) against that batch's
+      weights.
+
+    Units logged without a batch id are judged against the warm-up split when they fall before
+    the first batch went live (the selector had no batch to name), and left out afterwards
+    (older logs; counted in ``excluded``), as are units of a batch missing from ``batches``.
+
+    Args:
+        experiment: The experiment (type, serving mode, arms, configured split).
+        rows: Its hourly metrics over the window, as dicts or objects (see
+            :func:`services.statistics.srm.srm_by_batch` for the fields read).
+        batches: The parameter batches whose weights served the window (its history).
+        threshold: SRM significance threshold.
+    """
+    codes = experiment.model_codes
+    configured = dict(zip(codes, experiment.normalised_weights, strict=True))
+    unit = assignment_unit(experiment)
+    if experiment.type is ExperimentType.STATIC:
+        return srm_by_batch(rows, codes, unit=unit, split=configured, threshold=threshold)
+    went_live = [
+        b.created_at if b.created_at is not None else b.window_end + timedelta(hours=1)
+        for b in batches
+    ]
+    return srm_by_batch(
+        rows,
+        codes,
+        unit=unit,
+        weights_by_batch=weights_by_batch(batches),
+        unbatched_weights=configured,
+        unbatched_before=min(went_live) if went_live else None,
+        threshold=threshold,
+    )
