@@ -199,19 +199,15 @@ def _draw_shares(
 ) -> np.ndarray | tuple[float, ...] | None:
     """Draw mode's serving probabilities: ``f + (1 - K f) P(best)`` of the batch's counts.
 
-    This is exactly what a per-request Beta draw serves, so it is integrated from the counts
-    the draws use rather than read from the stored weights (which the job computes the same way,
-    but which could belong to another formula or be missing). Counts beyond the integration's
-    range fall back to usable stored weights, else the propensities are left unknown.
+    A per-request Beta draw over fixed counts serves arm k with exactly this probability. The
+    parameter job stores it as each arm's ``weight`` (computed from the same counts), so the
+    stored weights are used when usable -- no integration on the selector's cold path -- and
+    integrated here otherwise. Counts beyond the integration's range leave the propensities
+    unknown.
     """
     try:
-        return sticky_weights(params, floor)
+        return _batch_weights(params, floor)
     except ValidationError:
-        weights = [p.weight for p in params]
-        if all(w is not None for w in weights) and (
-            abs(math.fsum(weights) - 1.0) <= _STORED_SUM_TOLERANCE  # type: ignore[arg-type]
-        ):
-            return tuple(weights)  # type: ignore[arg-type]
         return None
 
 

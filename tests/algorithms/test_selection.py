@@ -420,13 +420,14 @@ def test_draw_mode_serves_each_arm_with_the_stored_weight(floor: float) -> None:
     assert np.all(np.abs(counts / n - stored) <= binomial_bound(stored, n))
 
 
-def test_draw_mode_propensity_follows_the_counts_not_a_wrong_stored_weight() -> None:
-    # The draws follow the counts whatever is stored; so must the propensity.
-    experiment = make_experiment((1, 1, 1))
-    snapshot = make_snapshot(experiment, ALPHAS, BETAS, weights=(0.8, 0.1, 0.1))
-    got = select_model(experiment, snapshot, "m", LATER, np.random.default_rng(0))
-    truth = reference_probability_best(ALPHAS, BETAS)
-    assert got.propensity == pytest.approx(truth[got.arm_index], abs=1e-9)
+def test_without_stored_weights_the_draw_propensity_is_integrated_from_the_counts() -> None:
+    experiment = make_experiment((1, 1, 1), exposure_floor=0.05)
+    snapshot = make_snapshot(experiment, ALPHAS, BETAS)
+    truth = apply_floor(reference_probability_best(ALPHAS, BETAS), 0.05)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        got = select_model(experiment, snapshot, "m", LATER, rng)
+        assert got.propensity == pytest.approx(truth[got.arm_index], abs=1e-9)
 
 
 def test_an_arm_with_no_share_leaves_the_other_with_propensity_one() -> None:
