@@ -273,7 +273,7 @@ class Stack:
     def _traffic(self) -> None:
         from services.events.writer import EventLogWriter
         from services.traffic.config import ArmSpec, TrafficConfig
-        from services.traffic.generator import generate_hour, write_hour
+        from services.traffic.generator import Choice, generate_hour, write_hour
 
         assert self.clock is not None and self.gateway is not None
         lake = Path(self.options.data_dir) / "lake"
@@ -313,9 +313,7 @@ class Stack:
                     malformed_share=0.001,
                 )
 
-                def choose(
-                    member_id: str, area_code: str, ts: datetime
-                ) -> tuple[str | None, str | None]:
+                def choose(member_id: str, area_code: str, ts: datetime) -> Choice:
                     if ts < resumed_at:  # the part of the hour before a restart is not replayed
                         return None, None
                     try:
@@ -326,7 +324,13 @@ class Stack:
                     self.requests_sent += 1
                     if answer.get("status") != 200:
                         return None, None
-                    return answer.get("experiment_id"), answer.get("model_code")
+                    # The impression logs the batch and propensity the answer was chosen with.
+                    return (
+                        answer.get("experiment_id"),
+                        answer.get("model_code"),
+                        answer.get("batch_id"),
+                        answer.get("propensity"),
+                    )
 
                 traffic = generate_hour(config, 0, choose)
                 # Written even when the stack is stopping: the page views served so far in this

@@ -2,9 +2,16 @@
 
 :func:`select_model` is pure (configuration, parameters, the clock and the generator come in as
 arguments) and cheap on the hot path: everything that depends only on the experiment and the
-parameter batch -- validated weights, cumulative buckets, the sticky P(best) integration -- is
-built once into a :class:`_Plan` and kept in a small bounded cache, so a request costs a hash or
-a handful of Beta draws.
+parameter batch -- validated weights, cumulative buckets, the P(best) integration -- is built
+once into a :class:`_Plan` and kept in a small bounded cache, so a request costs a hash or a
+handful of Beta draws.
+
+The selector follows the batch: whether a dynamic test is still warming up is the batch's
+``warmup`` flag, decided by the parameter job at the batch's end, never the selector's own clock.
+A clock-based switch would change the policy in the middle of a batch (a test started at 10:30
+with 6 h of warm-up would serve bandit weights from 16:30 while the batch in force still says
+warm-up), so no batch would describe what was served, and neither the logged propensities nor
+the split check could be trusted. Policy and weights therefore change only when a batch lands.
 """
 
 from __future__ import annotations
@@ -21,12 +28,7 @@ from services.algorithms.base import Policy, Reason, Selection
 from services.algorithms.static_split import static_split_policy
 from services.algorithms.sticky import sticky_bts_policy
 from services.algorithms.thompson import ThompsonSampling, sticky_weights
-from services.algorithms.warmup import (
-    impressions_reached,
-    naive_utc,
-    warmup_ends_at,
-    warmup_policy,
-)
+from services.algorithms.warmup import warmup_policy
 from services.exceptions import ValidationError
 from services.experiments import Experiment, ExperimentType, ServingMode, Status
 from services.parameters import ArmParameters, ParameterSnapshot
@@ -47,10 +49,10 @@ class _Plan:
     snapshot: ParameterSnapshot
     model_codes: tuple[str, ...]
     control_index: int
-    warmup_ends: datetime | None
-    impressions_ready: bool
     # Built on first use: a static test never needs the bandit, a warm test never the warm-up.
+    # ``shares`` holds each policy's serving probability per arm (the logged propensities).
     policies: dict[str, Policy] = field(default_factory=dict)
+    shares: dict[str, tuple[float | None, ...]] = field(default_factory=dict)
 
 
 _cache: dict[tuple[str, str | None], _Plan] = {}
@@ -74,18 +76,20 @@ def select_model(
 
     * paused -> the control model, reason ``paused``;
     * static -> the fixed split by member hash, reason ``static``;
-    * dynamic, warming up -> the configured split, reason ``warmup``;
-    * dynamic, warm -> batched Thompson sampling, reason ``bts``: a Beta draw per request in
-      ``draw`` mode, the member's hash bucket of the batch's P(best) in ``sticky`` mode, both
-      with the experiment's exposure floor.
+    * dynamic, and the batch in force says warm-up -> the configured split, reason ``warmup``;
+    * dynamic, and the batch says the warm-up is over -> batched Thompson sampling, reason
+      ``bts``: a Beta draw per request in ``draw`` mode, the member's hash bucket of the
+      batch's P(best) in ``sticky`` mode, both with the experiment's exposure floor.
 
-    Every answer carries the snapshot's ``batch_id``.
+    Every answer carries the snapshot's ``batch_id`` and the ``propensity`` of the model served
+    under the policy in force (see :class:`Selection`).
 
     Args:
         experiment: A running or paused experiment.
         snapshot: The experiment's current parameter snapshot.
         member_id: Who asks (non-empty).
-        now: The current time (naive UTC, or aware and converted).
+        now: The current time. Not used to decide anything today (the batch decides the
+            warm-up); kept so that callers state when they ask.
         rng: The generator for draw-mode requests; hashing paths never touch it.
 
     Returns:
@@ -102,7 +106,7 @@ def select_model(
     status = experiment.status
     if status is Status.PAUSED:
         i = plan.control_index
-        return Selection(plan.model_codes[i], Reason.PAUSED, batch_id, i)
+        return Selection(plan.model_codes[i], Reason.PAUSED, batch_id, i, 1.0)
     if status is not Status.RUNNING:
         raise ValidationError(
             "status",
@@ -111,17 +115,13 @@ def select_model(
         )
     if experiment.type is ExperimentType.STATIC:
         reason = Reason.STATIC
-    elif (
-        plan.impressions_ready
-        and plan.warmup_ends is not None
-        and (now if now.tzinfo is None else naive_utc(now)) >= plan.warmup_ends
-    ):
-        reason = Reason.BTS
-    else:
+    elif snapshot.warmup:
         reason = Reason.WARMUP
+    else:
+        reason = Reason.BTS
     policy = plan.policies.get(reason) or _build_policy(plan, reason)
     i = policy.choose(member_id, rng)
-    return Selection(plan.model_codes[i], reason, batch_id, i)
+    return Selection(plan.model_codes[i], reason, batch_id, i, plan.shares[reason][i])
 
 
 def _plan_for(experiment: Experiment, snapshot: ParameterSnapshot) -> _Plan:
@@ -157,44 +157,70 @@ def _new_plan(experiment: Experiment, snapshot: ParameterSnapshot) -> _Plan:
         snapshot=snapshot,
         model_codes=codes,
         control_index=codes.index(experiment.control_arm.model_code),
-        warmup_ends=warmup_ends_at(experiment),
-        impressions_ready=impressions_reached(experiment, snapshot),
     )
 
 
 def _build_policy(plan: _Plan, reason: str) -> Policy:
     experiment, snapshot = plan.experiment, plan.snapshot
+    shares: Sequence[float] | np.ndarray | None
     if reason == Reason.STATIC:
         policy: Policy = static_split_policy(experiment)
+        shares = experiment.normalised_weights
     elif reason == Reason.WARMUP:
         policy = warmup_policy(experiment, snapshot.batch_id)
+        shares = experiment.normalised_weights
     else:
         params = snapshot.for_models(plan.model_codes)
         floor = experiment.exposure_floor
         if experiment.serving_mode is ServingMode.DRAW:
             policy = ThompsonSampling.from_parameters(params, floor)
+            shares = _draw_shares(params, floor)
         else:
-            policy = sticky_bts_policy(
-                experiment.experiment_id, snapshot.batch_id, _batch_weights(snapshot, params, floor)
-            )
+            shares = _batch_weights(params, floor)
+            policy = sticky_bts_policy(experiment.experiment_id, snapshot.batch_id, shares)
+    plan.shares[reason] = _propensities(shares, len(plan.model_codes))
     plan.policies[reason] = policy
     return policy
 
 
-def _batch_weights(
-    snapshot: ParameterSnapshot, params: Sequence[ArmParameters], floor: float
-) -> np.ndarray | tuple[float, ...]:
+def _propensities(
+    shares: Sequence[float] | np.ndarray | None, n_arms: int
+) -> tuple[float | None, ...]:
+    """Shares scaled to sum to 1; a share that is not positive has no stated propensity."""
+    if shares is None:
+        return (None,) * n_arms
+    values = [float(x) for x in shares]
+    total = math.fsum(values)
+    return tuple(min(x / total, 1.0) if x > 0.0 and total > 0.0 else None for x in values)
+
+
+def _draw_shares(
+    params: Sequence[ArmParameters], floor: float
+) -> np.ndarray | tuple[float, ...] | None:
+    """Draw mode's serving probabilities: ``f + (1 - K f) P(best)`` of the batch's counts.
+
+    A per-request Beta draw over fixed counts serves arm k with exactly this probability. The
+    parameter job stores it as each arm's ``weight`` (computed from the same counts), so the
+    stored weights are used when usable -- no integration on the selector's cold path -- and
+    integrated here otherwise. Counts beyond the integration's range leave the propensities
+    unknown.
+    """
+    try:
+        return _batch_weights(params, floor)
+    except ValidationError:
+        return None
+
+
+def _batch_weights(params: Sequence[ArmParameters], floor: float) -> np.ndarray | tuple[float, ...]:
     """The sticky shares: the parameter job's stored weights when usable, else computed.
 
-    Stored weights are used only outside the job's warm-up (during it the job may store the
-    warm-up split, not P(best)) and only when every arm has one and they sum to 1; otherwise
-    P(best) is integrated here, once per batch.
+    Only a warm batch reaches here (a warm-up batch serves the warm-up split), so the stored
+    weights are the job's P(best) with the floor; they are used when every arm has one and they
+    sum to 1, otherwise P(best) is integrated here, once per batch.
     """
     weights = [p.weight for p in params]
-    if (
-        not snapshot.warmup
-        and all(w is not None for w in weights)
-        and abs(math.fsum(weights) - 1.0) <= _STORED_SUM_TOLERANCE
+    if all(w is not None for w in weights) and (
+        abs(math.fsum(weights) - 1.0) <= _STORED_SUM_TOLERANCE  # type: ignore[arg-type]
     ):
-        return tuple(weights)
+        return tuple(weights)  # type: ignore[arg-type]
     return sticky_weights(params, floor)

@@ -30,7 +30,7 @@ from services.ops.figures import (
 )
 from services.ops.job_runs import JobRun, JobRunLog
 from services.ops.source import OpsSource
-from services.ops.split_check import check_split, weight_schedule
+from services.ops.split_check import check_selections
 
 #: Seconds an operations query is reused: CloudWatch itself publishes per minute.
 OPS_TTL = 60
@@ -204,26 +204,34 @@ else:
         store = data.get_store()
         history = data.parameter_history(src, exp.experiment_id)
         current = store.get_parameters(exp.experiment_id, exp.model_codes)
-        check = check_split(exp, served, weight_schedule(exp, history, current), bin_seconds=PERIOD)
-        basis = "its static split" if exp.type.value == "static" else "the weights in force"
+        check = check_selections(exp, counts, history, current=current)
+        srm = check.srm
+        basis = "its static split" if exp.type.value == "static" else "the weights of each batch"
+        unit = "members (each member's first selection)" if srm.unit == "members" else "selections"
         if check.mismatch:
             st.error(
                 f"Mismatch: the models returned for {exp.experiment_id} do not follow {basis} "
-                f"(chi² = {check.srm.chi2:.1f}, p = {check.srm.p_value:.2g} "
-                f"< {check.srm.threshold:g}). Check the cache, the selector and its parameters."
+                f"(counted on {unit}; chi² = {srm.chi2:.1f}, p = {srm.p_value:.2g} "
+                f"< {srm.threshold:g}). Check the cache, the selector and its parameters."
             )
         else:
             st.success(
                 f"The models returned follow {basis} "
-                f"(p = {check.srm.p_value:.2g}, {check.total:,} selections)."
+                f"(counted on {unit}: p = {srm.p_value:.2g}, {srm.total:,} counted)."
+            )
+        if srm.excluded:
+            st.caption(
+                f"{srm.excluded:,} {srm.unit} left out: their log lines name no batch whose "
+                "weights are known (older lines, or a batch missing from the history)."
             )
         st.dataframe(
             pd.DataFrame(
                 {
-                    "model": check.model_codes,
-                    "returned": check.observed,
-                    "expected": [round(e, 1) for e in check.expected],
-                    "share returned": [o / check.total for o in check.observed],
+                    "model": srm.model_codes,
+                    "returned": [check.selections.get(code, 0) for code in srm.model_codes],
+                    "counted": srm.observed,
+                    "expected": [round(e, 1) for e in srm.expected],
+                    "share counted": [o / srm.total if srm.total else 0.0 for o in srm.observed],
                 }
             ),
             hide_index=True,
@@ -231,7 +239,7 @@ else:
         )
         hourly = pd.DataFrame(
             [
-                {"hour": h.bin_start, "model": code, "returned": n, "expected": h.expected[code]}
+                {"hour": h.bin_start, "model": code, "counted": n, "expected": h.expected[code]}
                 for h in check.hours
                 for code, n in h.observed.items()
             ]
@@ -241,12 +249,12 @@ else:
             .mark_bar()
             .encode(
                 x=alt.X("hour:T", title="hour (UTC)"),
-                y=alt.Y("returned:Q", stack=True),
+                y=alt.Y("counted:Q", stack=True),
                 color=alt.Color("model:N"),
                 tooltip=[
                     "hour:T",
                     "model:N",
-                    "returned:Q",
+                    "counted:Q",
                     alt.Tooltip("expected:Q", format=".1f"),
                 ],
             )

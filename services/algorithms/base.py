@@ -50,18 +50,26 @@ class Selection:
         batch_id: The parameter batch the answer came from (``None`` before the first batch).
         arm_index: The arm's position in the experiment, or ``None`` when no experiment decided
             (``default`` and some ``fallback`` answers).
+        propensity: The probability that the policy in force served this model to this request,
+            in (0, 1]: the batch's weight of the arm for ``bts``, the configured split for
+            ``static`` and ``warmup``, 1 for the fixed answers (``paused``, ``default``,
+            ``fallback``). ``None`` only when it cannot be stated (a weight that rounds to 0).
+            Logged with every impression, it is what inverse-propensity estimates divide by.
     """
 
     model_code: str
     reason: str
     batch_id: str | None = None
     arm_index: int | None = None
+    propensity: float | None = None
 
     def __post_init__(self) -> None:
         if self.reason not in _REASON_SET:
             raise ValidationError("reason", f"{self.reason!r} is not one of: {', '.join(REASONS)}")
         if not isinstance(self.model_code, str) or not self.model_code:
             raise ValidationError("model_code", "must be a non-empty string")
+        if self.propensity is not None:
+            object.__setattr__(self, "propensity", check_propensity("propensity", self.propensity))
 
 
 class Policy(ABC):
@@ -115,6 +123,22 @@ def check_counts(field: str, values: Sequence[int]) -> tuple[int, ...]:
                 f"{field}[{i}]", f"must be a non-negative whole number, got {v!r}"
             )
     return tuple(int(v) for v in out)
+
+
+def check_propensity(field: str, value: object) -> float:
+    """Return ``value`` as a float after checking it is a finite number in (0, 1].
+
+    Zero is excluded: a model served with probability 0 was not served by the policy, and an
+    inverse-propensity weight of 1/0 means nothing.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.floating)
+        or not math.isfinite(value)
+        or not 0.0 < value <= 1.0
+    ):
+        raise ValidationError(field, f"must be a number in (0, 1], got {value!r}")
+    return float(value)
 
 
 def check_probability(field: str, value: object) -> float:

@@ -4,7 +4,8 @@ An *impression* is one recommendation list shown to a member; its ``request_id``
 A *click* or an *order* carries the ``request_id`` of the impression it belongs to, which is how
 the parameter job credits it to the impression's experiment, model and hour.
 
-Fields (``item_id`` and ``item_ids`` are optional, everything else is required):
+Fields (``item_id``, ``item_ids``, ``batch_id`` and ``propensity`` are optional, everything else
+is required):
 
 | field | type | meaning |
 | --- | --- | --- |
@@ -18,11 +19,17 @@ Fields (``item_id`` and ``item_ids`` are optional, everything else is required):
 | ``model_code`` | string | the model that produced the list |
 | ``item_id`` | string | the item clicked or ordered |
 | ``item_ids`` | list of strings | the items of the list (impressions) |
+| ``batch_id`` | string | impressions: the parameter batch in force when the model was chosen |
+| ``propensity`` | number in (0, 1] | impressions: the chance the policy in force gave the model |
+
+``batch_id`` and ``propensity`` are copied from the selector's answer. Logs written before they
+existed lack them; such impressions stay valid (the job counts the ones without a propensity).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,9 +55,13 @@ REQUIRED_FIELDS: tuple[str, ...] = (
     "experiment_id",
     "model_code",
 )
-OPTIONAL_FIELDS: tuple[str, ...] = ("item_id", "item_ids")
-#: The flat columns of an event as the traffic generator writes them and the job selects them.
+#: What an impression says about the policy that chose its model (copied from the answer).
+IMPRESSION_FIELDS: tuple[str, ...] = ("batch_id", "propensity")
+OPTIONAL_FIELDS: tuple[str, ...] = ("item_id", "item_ids", *IMPRESSION_FIELDS)
+#: The flat columns of an event as the parameter job selects them.
 COLUMNS: tuple[str, ...] = (*REQUIRED_FIELDS, "item_id")
+#: The flat columns the traffic generator writes: the job's, and the impression fields.
+LINE_COLUMNS: tuple[str, ...] = (*COLUMNS, *IMPRESSION_FIELDS)
 FIELD_MAX = 128
 
 
@@ -72,6 +83,18 @@ def parse_ts(value: object) -> datetime:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
+
+
+def check_propensity(value: object) -> float:
+    """A propensity as a float: a finite number in (0, 1] (JSON's ``1`` is ``1.0``)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0.0 < value <= 1.0
+    ):
+        raise ValidationError("propensity", f"must be a number in (0, 1], got {value!r}")
+    return float(value)
 
 
 def _check_text(name: str, value: object) -> str:
@@ -96,6 +119,8 @@ class Event:
     model_code: str
     item_id: str | None = None
     item_ids: tuple[str, ...] | None = None
+    batch_id: str | None = None
+    propensity: float | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -124,6 +149,10 @@ class Event:
             if isinstance(self.item_ids, str) or not all(isinstance(i, str) for i in self.item_ids):
                 raise ValidationError("item_ids", "must be a list of strings")
             object.__setattr__(self, "item_ids", tuple(self.item_ids))
+        if self.batch_id is not None:
+            _check_text("batch_id", self.batch_id)
+        if self.propensity is not None:
+            object.__setattr__(self, "propensity", check_propensity(self.propensity))
 
     @property
     def hour(self) -> datetime:
@@ -145,6 +174,10 @@ class Event:
             out["item_id"] = self.item_id
         if self.item_ids is not None:
             out["item_ids"] = list(self.item_ids)
+        if self.batch_id is not None:
+            out["batch_id"] = self.batch_id
+        if self.propensity is not None:
+            out["propensity"] = self.propensity
         return out
 
     def to_json(self) -> str:
@@ -167,6 +200,8 @@ class Event:
             model_code=data["model_code"],
             item_id=data.get("item_id"),
             item_ids=tuple(item_ids) if isinstance(item_ids, list) else item_ids,
+            batch_id=data.get("batch_id"),
+            propensity=data.get("propensity"),
         )
 
 

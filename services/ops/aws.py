@@ -45,12 +45,12 @@ LATENCY_PERCENTILES: tuple[tuple[str, str], ...] = (
 )
 _INT_FIELDS = frozenset({"requests", "cache_hits", "cache_misses", "errors_4xx", "errors_5xx"})
 
-#: Logs Insights: count the selector's structured lines per bin, experiment, model and reason.
-#: ``{bin}`` is the bin width in seconds; ``{experiment}`` the experiment key of the log line.
+#: Logs Insights: count the selector's structured lines per bin, experiment, model, reason and
+#: batch. ``{bin}`` is the bin width in seconds; ``{experiment}`` the experiment key of the line.
 MODEL_COUNT_QUERY = (
     "filter ispresent(model_code)"
     " | stats count(*) as selections by bin({bin}s) as bin_start, {experiment} as experiment_id,"
-    " model_code, reason"
+    " model_code, reason, batch_id"
     " | sort bin_start asc"
     " | limit 10000"
 )
@@ -143,6 +143,7 @@ def parse_model_counts(rows: Sequence[Mapping[str, str]]) -> list[ModelCount]:
                 model_code=model,
                 reason=row.get("reason", ""),
                 count=count,
+                batch_id=row.get("batch_id") or None,
             )
         )
     return counts

@@ -55,7 +55,15 @@ class EmbeddedOpsSource:
         check_period(bin_seconds)
         start, end = align_window(start, end, bin_seconds)
         query = {"event": "selection", "at": {"$gte": start, "$lt": end}}
-        projection = {"_id": 0, "at": 1, "experiment_id": 1, "model_code": 1, "reason": 1}
+        projection = {
+            "_id": 0,
+            "at": 1,
+            "experiment_id": 1,
+            "model_code": 1,
+            "reason": 1,
+            "batch_id": 1,
+            "member_hash": 1,
+        }
         try:
             docs = list(self.db[gateway_schema.SELECTOR_LOGS].find(query, projection))
         except PyMongoError as exc:

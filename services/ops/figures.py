@@ -158,13 +158,21 @@ def api_totals(periods: Iterable[ApiPeriod]) -> ApiTotals:
 
 @dataclass(frozen=True)
 class ModelCount:
-    """How many times the selector returned ``model_code`` in one time bin."""
+    """How many times the selector returned ``model_code`` in one time bin.
+
+    ``batch_id`` is the parameter batch the selections were served under (None: no batch, or a
+    log line from before batch ids were logged). ``first_members`` counts the selections that
+    were their member's first of the experiment in the queried window -- the assignment unit
+    of hashed tests -- when the source can tell (None otherwise).
+    """
 
     bin_start: datetime
     experiment_id: str | None
     model_code: str
     reason: str
     count: int
+    batch_id: str | None = None
+    first_members: int | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +204,8 @@ class Selection:
     experiment_id: str | None
     model_code: str
     reason: str
+    batch_id: str | None = None
+    member_hash: str | None = None
 
 
 #: The selector's JSON log keys, in order of preference: the first present wins.
@@ -232,7 +242,16 @@ def parse_selection(line: str | Mapping[str, Any], at: datetime | None = None) -
     )
     if when is None:
         return None
-    return Selection(naive_utc(when), str(experiment) if experiment else None, model, reason)
+    batch = data.get("batch_id")
+    member = data.get("member_hash")
+    return Selection(
+        naive_utc(when),
+        str(experiment) if experiment else None,
+        model,
+        reason,
+        batch if isinstance(batch, str) and batch else None,
+        member if isinstance(member, str) and member else None,
+    )
 
 
 def _parse_time(value: object) -> datetime | None:
@@ -252,24 +271,40 @@ def _parse_time(value: object) -> datetime | None:
 
 
 def count_selections(selections: Iterable[Selection], bin_seconds: int) -> list[ModelCount]:
-    """Count selections per (bin, experiment, model, reason): Logs Insights' ``stats`` in Python.
+    """Count selections per (bin, experiment, model, reason, batch): Logs Insights' ``stats``.
+
+    Also counts, per group, the selections that were their member's first of the experiment
+    in the selections given (by time); ``None`` for a group whose lines carry no member hash.
 
     Returns:
-        The counts sorted by bin, experiment, model and reason.
+        The counts sorted by bin, experiment, model, reason and batch.
     """
     check_period(bin_seconds)
-    counter: Counter[tuple[datetime, str | None, str, str]] = Counter(
-        (period_start(s.at, bin_seconds), s.experiment_id, s.model_code, s.reason)
-        for s in selections
-    )
-    return [
-        ModelCount(b, e, m, r, n)
-        for (b, e, m, r), n in sorted(counter.items(), key=lambda kv: _sort_key(kv[0]))
-    ]
+    counter: Counter[tuple[datetime, str | None, str, str, str | None]] = Counter()
+    firsts: Counter[tuple[datetime, str | None, str, str, str | None]] = Counter()
+    hashed: set[tuple[datetime, str | None, str, str, str | None]] = set()
+    seen: set[tuple[str | None, str]] = set()
+    for s in sorted(selections, key=lambda s: s.at):
+        key = (period_start(s.at, bin_seconds), s.experiment_id, s.model_code, s.reason, s.batch_id)
+        counter[key] += 1
+        if s.member_hash is None:
+            continue
+        hashed.add(key)
+        if (s.experiment_id, s.member_hash) not in seen:
+            seen.add((s.experiment_id, s.member_hash))
+            firsts[key] += 1
+    out = []
+    for key, n in sorted(counter.items(), key=lambda kv: _sort_key(kv[0])):
+        bin_start, experiment_id, model_code, reason, batch_id = key
+        first = firsts[key] if key in hashed else None
+        out.append(ModelCount(bin_start, experiment_id, model_code, reason, n, batch_id, first))
+    return out
 
 
-def _sort_key(key: tuple[datetime, str | None, str, str]) -> tuple[datetime, str, str, str]:
-    return key[0], key[1] or "", key[2], key[3]
+def _sort_key(
+    key: tuple[datetime, str | None, str, str, str | None],
+) -> tuple[datetime, str, str, str, str]:
+    return key[0], key[1] or "", key[2], key[3], key[4] or ""
 
 
 def served_per_model(

@@ -11,16 +11,18 @@ leaves no log line. That is what we want — the split is decided on the miss.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
 from services.exceptions import ValidationError
-from services.experiments import Experiment, ExperimentType
-from services.parameters import ParameterBatch, ParameterSnapshot
-from services.statistics.srm import SrmResult, srm_test
+from services.experiments import Experiment, ExperimentType, ServingMode
+from services.ops.figures import SPLIT_REASONS, ModelCount
+from services.parameters import BatchArm, ParameterBatch, ParameterSnapshot
+from services.statistics.srm import UNKNOWN_BATCH, SrmResult, UnitSrm, srm_by_batch, srm_test
 
 
 @dataclass(frozen=True)
@@ -178,3 +180,182 @@ def _normalised(weights: Sequence[float | None]) -> tuple[float, ...] | None:
     if total <= 0:
         return None
     return tuple(v / total for v in values)
+
+
+# --- SRM of the parameter job's hourly metrics, on the assignment unit -------------------------
+
+
+def assignment_unit(experiment: Experiment) -> str:
+    """What the experiment randomises: ``members`` (hashed) or ``impressions`` (drawn).
+
+    A static test and a sticky dynamic test place the member by a hash, so every visit of a
+    member goes to the same arm and the member is the unit; a draw-mode test draws per request.
+    """
+    if experiment.type is ExperimentType.STATIC or experiment.serving_mode is ServingMode.STICKY:
+        return "members"
+    return "impressions"
+
+
+def weights_by_batch(batches: Iterable[ParameterBatch]) -> dict[str, dict[str, float]]:
+    """``{batch_id: {model_code: weight}}``: what each parameter batch served."""
+    return {b.batch_id: {a.model_code: float(a.weight) for a in b.arms} for b in batches}
+
+
+def experiment_srm(
+    experiment: Experiment,
+    rows: Iterable[Mapping[str, Any] | object],
+    batches: Sequence[ParameterBatch] = (),
+    *,
+    threshold: float = 0.001,
+) -> UnitSrm:
+    """The SRM check of an experiment's hourly metrics on its assignment unit.
+
+    * static: first assignments of members (``first_members_by_batch``, all batches) against
+      the configured split;
+    * dynamic, sticky: first assignments of members, each against the weights of the batch it
+      was made under;
+    * dynamic, draw: impressions per batch (``impressions_by_batch``) against that batch's
+      weights.
+
+    Units logged without a batch id are judged against the warm-up split when they fall before
+    the first batch went live (the selector had no batch to name), and left out afterwards
+    (older logs; counted in ``excluded``), as are units of a batch missing from ``batches``.
+
+    Args:
+        experiment: The experiment (type, serving mode, arms, configured split).
+        rows: Its hourly metrics over the window, as dicts or objects (see
+            :func:`services.statistics.srm.srm_by_batch` for the fields read).
+        batches: The parameter batches whose weights served the window (its history).
+        threshold: SRM significance threshold.
+    """
+    return _srm_of(experiment, list(rows), batches, assignment_unit(experiment), threshold)
+
+
+# --- the selector's log lines, each against the batch it was served under ----------------------
+
+
+@dataclass(frozen=True)
+class SelectionCheck:
+    """The selector's answers of one experiment against the weights each was served with.
+
+    ``srm.unit`` is ``members`` (each member's first selection in the window: hashed tests,
+    when the log lines carry member hashes) or ``impressions`` (every selection: draw-mode
+    tests, or when members cannot be told apart). ``hours`` breaks the counted units down per
+    bin with their expected counts.
+    """
+
+    experiment_id: str
+    srm: UnitSrm
+    selections: dict[str, int]
+    hours: tuple[HourSplit, ...]
+
+    @property
+    def mismatch(self) -> bool:
+        return self.srm.mismatch
+
+
+def check_selections(
+    experiment: Experiment,
+    counts: Sequence[ModelCount],
+    batches: Sequence[ParameterBatch] = (),
+    *,
+    current: ParameterSnapshot | None = None,
+    threshold: float = 0.001,
+) -> SelectionCheck:
+    """Check the models the selector returned against the batch each line names.
+
+    Only selections whose reason follows the split (``bts``, ``warmup``, ``static``) count.
+    A static test is judged against its split whatever the batch; a dynamic one against the
+    weights of the batch in each log line (the warm-up split for lines from before the first
+    batch). Counting the line's own batch, not the batch in force at the top of the hour,
+    keeps the answers the API Gateway cache served after a new batch landed -- and a batch
+    landing minutes after the hour -- from reading as a mismatch.
+
+    Args:
+        experiment: The experiment.
+        counts: The selector's counts (:meth:`services.ops.source.OpsSource.model_counts`).
+        batches: The experiment's parameter batches over the window.
+        current: The current parameters, for a batch not yet in ``batches``.
+        threshold: SRM significance threshold.
+    """
+    mine = [
+        c
+        for c in counts
+        if c.experiment_id == experiment.experiment_id and c.reason in SPLIT_REASONS
+    ]
+    by_members = assignment_unit(experiment) == "members" and all(
+        c.first_members is not None for c in mine
+    )
+    rows = [
+        {
+            "model_code": c.model_code,
+            "hour": c.bin_start,
+            "impressions_by_batch": {c.batch_id or UNKNOWN_BATCH: c.count},
+            "first_members_by_batch": {c.batch_id or UNKNOWN_BATCH: c.first_members or 0},
+        }
+        for c in mine
+    ]
+    known = list(batches)
+    if (
+        current is not None
+        and current.batch_id
+        and current.has_weights
+        and all(b.batch_id != current.batch_id for b in known)
+    ):
+        known.append(_as_batch(experiment, current))
+    srm = _srm_of(experiment, rows, known, "members" if by_members else "impressions", threshold)
+    selections: dict[str, int] = {}
+    for c in mine:
+        selections[c.model_code] = selections.get(c.model_code, 0) + c.count
+    hours = []
+    for hour in sorted({r["hour"] for r in rows}):
+        in_hour = [r for r in rows if r["hour"] == hour]
+        part = _srm_of(experiment, in_hour, known, srm.unit, threshold)
+        hours.append(
+            HourSplit(
+                hour,
+                dict(zip(part.model_codes, part.observed, strict=True)),
+                dict(zip(part.model_codes, part.expected, strict=True)),
+            )
+        )
+    return SelectionCheck(experiment.experiment_id, srm, selections, tuple(hours))
+
+
+def _srm_of(
+    experiment: Experiment,
+    rows: list[Any],
+    batches: Sequence[ParameterBatch],
+    unit: str,
+    threshold: float,
+) -> UnitSrm:
+    codes = experiment.model_codes
+    configured = dict(zip(codes, experiment.normalised_weights, strict=True))
+    if experiment.type is ExperimentType.STATIC:
+        return srm_by_batch(rows, codes, unit=unit, split=configured, threshold=threshold)
+    # A batch goes live when written; without that time, assume within the hour after its end.
+    went_live = [b.created_at or b.window_end + timedelta(hours=1) for b in batches]
+    return srm_by_batch(
+        rows,
+        codes,
+        unit=unit,
+        weights_by_batch=weights_by_batch(batches),
+        unbatched_weights=configured,
+        unbatched_before=min(went_live) if went_live else None,
+        threshold=threshold,
+    )
+
+
+def _as_batch(experiment: Experiment, snapshot: ParameterSnapshot) -> ParameterBatch:
+    when = snapshot.computed_at or datetime.min
+    return ParameterBatch(
+        experiment_id=experiment.experiment_id,
+        batch_id=str(snapshot.batch_id),
+        window_start=when,
+        window_end=when,
+        arms=tuple(
+            BatchArm(a.model_code, a.alpha, a.beta, None, float(a.weight or 0.0))
+            for a in snapshot.for_models(experiment.model_codes)
+        ),
+        warmup=snapshot.warmup,
+        created_at=snapshot.computed_at,
+    )

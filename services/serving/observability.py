@@ -45,6 +45,7 @@ def selection_record(
         "model_code": selection.model_code,
         "reason": str(selection.reason),
         "batch_id": selection.batch_id,
+        "propensity": selection.propensity,
         "member_hash": member,
         "stale_config": stale,
     }

@@ -11,6 +11,10 @@ It always tries to return a model. In order:
    (``DYNAB_AREA_DEFAULTS``), reason ``fallback``; with none configured, ``503``.
 
 An unknown area is ``404``. Every degradation is logged through the :class:`SelectionLog`.
+
+Every ``200`` answer carries the ``batch_id`` and the ``propensity`` of the model served (the
+probability the policy in force gave it; 1 for ``paused``, ``default`` and ``fallback``), so
+that the impression logged from it can be weighted and checked against its own batch.
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ class SelectorService:
                     503,
                     {"error": f"the store is unavailable and area {area_code!r} has no default"},
                 )
-            selection = Selection(model, Reason.FALLBACK)
+            selection = Selection(model, Reason.FALLBACK, propensity=1.0)
         else:
             stale = config.stale
             experiment_id = config.experiment.experiment_id if config.experiment else None
@@ -104,12 +108,13 @@ class SelectorService:
                 "model_code": selection.model_code,
                 "reason": str(selection.reason),
                 "batch_id": selection.batch_id,
+                "propensity": selection.propensity,
             },
         )
 
     def _select(self, config: AreaConfig, request: SelectRequest, now: Any) -> Selection:
         if config.experiment is None or config.snapshot is None:
-            return Selection(config.area.default_model, Reason.DEFAULT)
+            return Selection(config.area.default_model, Reason.DEFAULT, propensity=1.0)
         try:
             return select_model(
                 config.experiment, config.snapshot, request.member_id, now, self.rng
@@ -121,4 +126,6 @@ class SelectorService:
                 experiment_id=config.experiment.experiment_id,
                 error=f"{type(exc).__name__}: {exc}",
             )
-            return Selection(config.area.default_model, Reason.FALLBACK, config.snapshot.batch_id)
+            return Selection(
+                config.area.default_model, Reason.FALLBACK, config.snapshot.batch_id, None, 1.0
+            )

@@ -14,7 +14,13 @@ from services.statistics.probability_best import (
     probability_best_from_counts,
     probability_best_mc,
 )
-from services.statistics.srm import SrmResult, expected_counts_dynamic, srm_test
+from services.statistics.srm import (
+    SrmResult,
+    UnitSrm,
+    expected_counts_dynamic,
+    srm_by_batch,
+    srm_test,
+)
 
 __all__ = [
     "ArmCounts",
@@ -22,6 +28,7 @@ __all__ = [
     "Lift",
     "MonteCarloEstimate",
     "SrmResult",
+    "UnitSrm",
     "beta_posterior",
     "common_grid",
     "expected_counts_dynamic",
@@ -30,5 +37,6 @@ __all__ = [
     "probability_best",
     "probability_best_from_counts",
     "probability_best_mc",
+    "srm_by_batch",
     "srm_test",
 ]

@@ -16,8 +16,10 @@ over batches of the batch's traffic times the weights that were in force during 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -168,3 +170,218 @@ def _check_nonnegative_vector(field: str, values: Sequence[float]) -> np.ndarray
             f"{field}[{index}]", f"must be finite and non-negative, got {array[index]}"
         )
     return array
+
+
+# --- SRM on the assignment unit ----------------------------------------------------------------
+#
+# The chi-square test assumes every counted unit was placed independently with the configured
+# probabilities. That holds for the unit the allocation actually randomised:
+#
+# * a static test, and a dynamic test in ``sticky`` mode, place a *member* by a hash: all of a
+#   member's visits go to the same arm, so impressions are clustered by member. With repeat
+#   visitors the impression counts vary far more than a multinomial allows and an honest test
+#   is flagged most of the time; counting each member once, at its first assignment, restores
+#   the multinomial exactly.
+# * a dynamic test in ``draw`` mode draws per request: the impression is the unit, judged
+#   against the weights of the batch it was served under (its logged ``batch_id``), not the
+#   weights in force at the top of the hour.
+#
+# Members first seen under different batches (sticky) or impressions of different batches
+# (draw) are independent draws with different probabilities; their sum is compared with the sum
+# of their expected counts. Pearson's statistic of such a sum is slightly below chi-square
+# (its variance is that of a sum of multinomials, at most that of one multinomial with the
+# averaged shares), so the test is conservative, never liberal.
+
+#: The units a check can count, by the hourly field that holds them per batch.
+UNIT_FIELDS: dict[str, str] = {
+    "members": "first_members_by_batch",
+    "impressions": "impressions_by_batch",
+}
+#: The batch key of counts whose events carried no ``batch_id``.
+UNKNOWN_BATCH = "unknown"
+
+
+@dataclass(frozen=True)
+class UnitSrm:
+    """The SRM check of one experiment on its assignment unit.
+
+    Attributes:
+        unit: ``members`` (first assignment of each member) or ``impressions``.
+        model_codes: The arms, then any other model that received units (expected 0).
+        observed: Units per model.
+        expected: Expected units per model under the weights each unit was served with.
+        chi2 / dof / p_value / mismatch / threshold: As in :class:`SrmResult`.
+        batches: The batch ids whose units were counted, sorted.
+        excluded: Units left out because the weights they were served with are unknown (no
+            logged batch id after the first batch, or a batch without stored weights).
+        rows_without_counts: Hourly rows lacking the unit's per-batch field (older documents).
+    """
+
+    unit: str
+    model_codes: tuple[str, ...]
+    observed: tuple[int, ...]
+    expected: tuple[float, ...]
+    chi2: float
+    dof: int
+    p_value: float
+    mismatch: bool
+    threshold: float
+    batches: tuple[str, ...]
+    excluded: int = 0
+    rows_without_counts: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.observed)
+
+    def to_dict(self) -> dict[str, object]:
+        """A plain, BSON-ready document (an infinite statistic is stored as null)."""
+        return {
+            "unit": self.unit,
+            "model_codes": list(self.model_codes),
+            "observed": list(self.observed),
+            "expected": list(self.expected),
+            "chi2": self.chi2 if math.isfinite(self.chi2) else None,
+            "dof": self.dof,
+            "p_value": self.p_value,
+            "mismatch": self.mismatch,
+            "threshold": self.threshold,
+            "batches": list(self.batches),
+            "excluded": self.excluded,
+            "rows_without_counts": self.rows_without_counts,
+        }
+
+
+def srm_by_batch(
+    rows: Iterable[Mapping[str, Any] | object],
+    model_codes: Sequence[str],
+    *,
+    unit: str,
+    weights_by_batch: Mapping[str, Mapping[str, float]] | None = None,
+    split: Mapping[str, float] | None = None,
+    unbatched_weights: Mapping[str, float] | None = None,
+    unbatched_before: datetime | None = None,
+    threshold: float = 0.001,
+) -> UnitSrm:
+    """SRM of hourly counts on the assignment ``unit``, each batch against its own weights.
+
+    Args:
+        rows: Hourly metrics of one experiment (dicts or objects with the same attributes):
+            ``model_code``, ``hour``, and the unit's per-batch field -- ``first_members_by_batch``
+            for ``members``, ``impressions_by_batch`` for ``impressions`` --
+            ``{batch_id: count}``, with :data:`UNKNOWN_BATCH` for events without a batch id.
+        model_codes: The experiment's arms, in order.
+        unit: ``members`` or ``impressions`` (see :func:`services.ops.split_check.assignment_unit`).
+        weights_by_batch: ``{batch_id: {model_code: weight}}``: what each batch served.
+        split: A fixed split ``{model_code: weight}`` that applies whatever the batch (a static
+            test); when given, ``weights_by_batch`` is not needed.
+        unbatched_weights: What was served to units without a batch id (before the first batch:
+            the warm-up split); ``None`` leaves them out (counted in ``excluded``).
+        unbatched_before: Apply ``unbatched_weights`` only to rows of hours before this time
+            (the first batch's start): later unbatched units come from older logs, whose
+            weights are unknown. ``None``: to every hour.
+        threshold: Flag a mismatch when the p-value falls below it.
+
+    Returns:
+        The check. Weights are rescaled to sum to 1 per batch; a batch whose weights are
+        missing, negative or all zero is left out.
+
+    Raises:
+        ValidationError: on an unknown unit, no arms, negative or non-integer counts, or a
+            threshold outside [0, 1].
+    """
+    if unit not in UNIT_FIELDS:
+        raise ValidationError("unit", f"{unit!r} is not one of: {', '.join(UNIT_FIELDS)}")
+    threshold = check_probability("threshold", threshold)
+    codes = [str(c) for c in model_codes]
+    if not codes:
+        raise ValidationError("model_codes", "needs at least one arm")
+    field = UNIT_FIELDS[unit]
+    fixed = _shares(split, codes) if split is not None else None
+    if split is not None and fixed is None:
+        raise ValidationError("split", "needs a positive weight for at least one arm")
+    unbatched = _shares(unbatched_weights, codes) if unbatched_weights is not None else None
+    batch_shares: dict[str, np.ndarray | None] = {}
+    observed: dict[str, int] = dict.fromkeys(codes, 0)
+    expected: dict[str, float] = dict.fromkeys(codes, 0.0)
+    batches: set[str] = set()
+    excluded = 0
+    missing_rows = 0
+    for index, row in enumerate(rows):
+        per_batch = _field(row, field)
+        if per_batch is None:
+            missing_rows += 1
+            continue
+        if not isinstance(per_batch, Mapping):
+            raise ValidationError(f"rows[{index}].{field}", "must map batch ids to counts")
+        model = str(_field(row, "model_code"))
+        hour = _field(row, "hour")
+        for batch_id, value in per_batch.items():
+            count = check_count(f"rows[{index}].{field}[{batch_id}]", value)
+            if count == 0:
+                continue
+            if fixed is not None:
+                shares: np.ndarray | None = fixed
+            elif batch_id == UNKNOWN_BATCH:
+                early = unbatched_before is None or (
+                    isinstance(hour, datetime) and hour < unbatched_before
+                )
+                shares = unbatched if early else None
+            else:
+                if batch_id not in batch_shares:
+                    known = (weights_by_batch or {}).get(batch_id)
+                    batch_shares[batch_id] = _shares(known, codes) if known is not None else None
+                shares = batch_shares[batch_id]
+            if shares is None:
+                excluded += count
+                continue
+            batches.add(str(batch_id))
+            observed[model] = observed.get(model, 0) + count
+            expected.setdefault(model, 0.0)
+            for code, share in zip(codes, shares, strict=True):
+                expected[code] += count * float(share)
+    names = tuple(observed)
+    obs = [observed[n] for n in names]
+    exp = [expected[n] for n in names]
+    if sum(obs) == 0:
+        # Nothing counted: no evidence either way (srm_test needs shares to say so).
+        exp = [1.0 / len(codes) if n in codes else 0.0 for n in names]
+    result = srm_test(obs, exp, threshold)
+    return UnitSrm(
+        unit=unit,
+        model_codes=names,
+        observed=tuple(int(x) for x in result.observed),
+        expected=tuple(float(x) for x in result.expected),
+        chi2=float(result.chi2),
+        dof=int(result.dof),
+        p_value=float(result.p_value),
+        mismatch=bool(result.mismatch),
+        threshold=float(result.threshold),
+        batches=tuple(sorted(batches)),
+        excluded=excluded,
+        rows_without_counts=missing_rows,
+    )
+
+
+def _field(row: Mapping[str, Any] | object, name: str) -> Any:
+    if isinstance(row, Mapping):
+        return row.get(name)
+    return getattr(row, name, None)
+
+
+def _shares(weights: Mapping[str, float] | None, codes: Sequence[str]) -> np.ndarray | None:
+    """Weights aligned with ``codes`` and scaled to sum to 1; None if unusable."""
+    if weights is None:
+        return None
+    values = []
+    for code in codes:
+        w = weights.get(code, 0.0)
+        if w is None:
+            w = 0.0
+        if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or w < 0:
+            return None
+        values.append(float(w))
+    total = math.fsum(values)
+    if total <= 0:
+        return None
+    return np.array(values) / total

@@ -2,10 +2,11 @@
 
 Per hour: impressions at uniform times, members drawn with a skew (repeat visits), a model per
 request from a fixed split or from a ``choose_model`` callback (a gateway, or the selection
-algorithms), clicks with the arm's true CTR after a log-normal delay (some cross into the next
-hour's partition), orders after clicks, and on request duplicates, orphan clicks and malformed
-lines. Hour ``h`` draws from ``numpy.random.default_rng((seed, h))`` only, so a run is
-reproducible and an hour does not depend on how many hours are generated.
+algorithms), each impression with the ``batch_id`` and ``propensity`` of its choice, clicks
+with the arm's true CTR after a log-normal delay (some cross into the next hour's partition),
+orders after clicks, and on request duplicates, orphan clicks and malformed lines. Hour ``h``
+draws from ``numpy.random.default_rng((seed, h))`` only, so a run is reproducible and an hour
+does not depend on how many hours are generated.
 
 ``generate_hour`` also returns the *truth*: the per-experiment, model and hour counts that a
 correct parameter job must find (clicks within the attribution window), computed from the
@@ -22,18 +23,23 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from services.events.schema import COLUMNS
+from services.events.schema import LINE_COLUMNS, check_propensity
 from services.events.writer import EventLogWriter
 from services.exceptions import ValidationError
 from services.traffic.config import TrafficConfig
 
-#: ``choose_model(member_id, area_code, ts) -> (experiment_id, model_code)``; an
+#: ``choose_model(member_id, area_code, ts)`` returns ``(experiment_id, model_code)`` or
+#: ``(experiment_id, model_code, batch_id, propensity)`` -- the selector's answer; an
 #: ``experiment_id`` of None means no experiment runs there and the request is not logged.
-ChooseModel = Callable[[str, str, datetime], tuple[str | None, str | None]]
+#: Without the last two the impression is logged without them (as old logs are).
+Choice = tuple[str | None, str | None] | tuple[str | None, str | None, str | None, float | None]
+ChooseModel = Callable[[str, str, datetime], Choice]
 
 HOUR_MS = 3_600_000
 ATTRIBUTION_MS = HOUR_MS
 ITEMS = 5000
+#: Written with 15 decimals; a smaller propensity would print as 0, so it is left unstated.
+MIN_WRITTEN_PROPENSITY = 1e-15
 
 
 @dataclass
@@ -85,9 +91,13 @@ def _member_cdf(config: TrafficConfig) -> np.ndarray:
     return cdf / cdf[-1]
 
 
-def _fixed_split(config: TrafficConfig, area: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Arm index per request under the configured weights of its area's arms."""
+def _fixed_split(
+    config: TrafficConfig, area: np.ndarray, u: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Arm index per request under the configured weights of its area's arms, and the share
+    of the arm chosen (its propensity)."""
     arm = np.empty(area.size, dtype=np.int64)
+    share = np.empty(area.size)
     for a, code in enumerate(config.area_codes):
         idx = [i for i, spec in enumerate(config.arms) if spec.area_code == code]
         weights = np.array([config.arms[i].weight for i in idx])
@@ -95,7 +105,8 @@ def _fixed_split(config: TrafficConfig, area: np.ndarray, u: np.ndarray) -> np.n
         mask = area == a
         local = np.minimum(np.searchsorted(cum, u[mask], side="right"), len(idx) - 1)
         arm[mask] = np.asarray(idx)[local]
-    return arm
+        share[mask] = (weights / weights.sum())[local]
+    return arm, share
 
 
 def _callback_split(
@@ -104,14 +115,18 @@ def _callback_split(
     members: np.ndarray,
     area: np.ndarray,
     ts_ms: np.ndarray,
-) -> np.ndarray:
-    """Arm index per request as ``choose`` decides (-1: no experiment, not logged)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arm index per request as ``choose`` decides (-1: no experiment, not logged), with the
+    batch id (None when not stated) and propensity (NaN when not stated) of each answer."""
     lookup = {(s.experiment_id, s.model_code): i for i, s in enumerate(config.arms)}
     areas = config.area_codes
     out = np.empty(area.size, dtype=np.int64)
+    batch_ids = np.full(area.size, None, dtype=object)
+    propensities = np.full(area.size, np.nan)
     for i in range(area.size):
         ts = datetime(1970, 1, 1) + timedelta(milliseconds=int(ts_ms[i]))
-        experiment_id, model_code = choose(f"M{members[i]:07d}", areas[area[i]], ts)
+        choice = choose(f"M{members[i]:07d}", areas[area[i]], ts)
+        experiment_id, model_code = choice[0], choice[1]
         if experiment_id is None:
             out[i] = -1
             continue
@@ -122,7 +137,15 @@ def _callback_split(
                 "choose_model",
                 f"returned {experiment_id}/{model_code}, which is not one of the arms",
             ) from None
-    return out
+        if len(choice) == 4:
+            batch_id, propensity = choice[2], choice[3]  # type: ignore[misc]
+            if batch_id is not None:
+                if not isinstance(batch_id, str) or not batch_id:
+                    raise ValidationError("choose_model", f"returned batch_id {batch_id!r}")
+                batch_ids[i] = batch_id
+            if propensity is not None:
+                propensities[i] = check_propensity(propensity)
+    return out, batch_ids, propensities
 
 
 def _iso(ts_ms: np.ndarray) -> np.ndarray:
@@ -168,12 +191,16 @@ def generate_hour(
     area = rng.integers(0, n_areas, n)
     u = rng.random(n)
     if choose is None:
-        arm = _fixed_split(config, area, u)
+        # A fixed split is one policy for ever: no batch, the arm's share as propensity.
+        arm, propensity = _fixed_split(config, area, u)
+        batch_ids = np.full(n, None, dtype=object)
     else:
-        arm = _callback_split(config, choose, members, area, ts_imp)
+        arm, batch_ids, propensity = _callback_split(config, choose, members, area, ts_imp)
         keep = arm >= 0
         ts_imp, members, area, arm = ts_imp[keep], members[keep], area[keep], arm[keep]
+        batch_ids, propensity = batch_ids[keep], propensity[keep]
         n = int(keep.sum())
+    propensity = np.where(propensity >= MIN_WRITTEN_PROPENSITY, propensity, np.nan)
 
     ctr = np.array([s.ctr for s in config.arms])[arm]
     order_given_click = np.array([s.order_rate / s.ctr if s.ctr > 0 else 0.0 for s in config.arms])[
@@ -211,6 +238,9 @@ def generate_hour(
                 "experiment_id": experiment_ids[mask],
                 "model_code": model_codes[mask],
                 "item_id": items[rng.integers(0, ITEMS, k)] if kind != "impression" else None,
+                # What chose the model travels with the impression only.
+                "batch_id": batch_ids[mask] if kind == "impression" else None,
+                "propensity": propensity[mask] if kind == "impression" else np.nan,
             }
         )
 
@@ -249,6 +279,8 @@ def generate_hour(
                 "experiment_id": experiment_ids[src],
                 "model_code": model_codes[src],
                 "item_id": items[rng.integers(0, ITEMS, n_orphans)],
+                "batch_id": None,
+                "propensity": np.nan,
             }
         )
         frames.append(orphan)
@@ -304,12 +336,18 @@ def generate_hour(
 
 
 def to_lines(events: pd.DataFrame) -> list[str]:
-    """The events as JSON lines in the event schema (``item_id`` only where there is one)."""
+    """The events as JSON lines in the event schema (optional fields only where they are set)."""
     if events.empty:
         return []
-    text = events.loc[:, list(COLUMNS)].to_json(orient="records", lines=True)
-    # pandas writes absent item ids as null; the schema leaves the key out instead.
-    return [line.replace(',"item_id":null', "") for line in text.splitlines()]
+    columns = [c for c in LINE_COLUMNS if c in events.columns]
+    text = events.loc[:, columns].to_json(orient="records", lines=True, double_precision=15)
+    # pandas writes absent optional fields as null; the schema leaves the key out instead.
+    return [
+        line.replace(',"item_id":null', "")
+        .replace(',"batch_id":null', "")
+        .replace(',"propensity":null', "")
+        for line in text.splitlines()
+    ]
 
 
 def write_hour(traffic: HourTraffic, writer: EventLogWriter) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -48,6 +49,16 @@ CASES: list[tuple[str, Callable[[], Any], str, str]] = [
     ("floor weights 2-d", lambda: apply_floor([[0.5, 0.5]], 0.1), "weights", "non-empty"),
     ("selection reason", lambda: Selection("M-A", "lucky"), "reason", "not one of"),
     ("selection model", lambda: Selection("", "bts"), "model_code", "non-empty"),
+    ("propensity zero", lambda: Selection("M-A", "bts", propensity=0.0), "propensity", "(0, 1]"),
+    ("propensity > 1", lambda: Selection("M-A", "bts", propensity=1.5), "propensity", "(0, 1]"),
+    (
+        "propensity nan",
+        lambda: Selection("M-A", "bts", propensity=math.nan),
+        "propensity",
+        "(0, 1]",
+    ),
+    ("propensity bool", lambda: Selection("M-A", "bts", propensity=True), "propensity", "(0, 1]"),
+    ("propensity text", lambda: Selection("M-A", "bts", propensity="0.5"), "propensity", "(0, 1]"),
     ("counts not a list", lambda: check_counts("alphas", "12"), "alphas", "list"),  # type: ignore[arg-type]
     ("counts empty", lambda: check_counts("alphas", ()), "alphas", "at least one"),
     ("counts float", lambda: check_counts("alphas", (1.5,)), "alphas[0]", "whole number"),  # type: ignore[arg-type]

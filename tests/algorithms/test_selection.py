@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -96,21 +97,21 @@ def test_static_golden() -> None:
 
 
 @pytest.mark.parametrize(
-    ("changes", "now", "reason"),
+    ("changes", "warmup", "reason"),
     [
-        ({}, START, "warmup"),
-        ({}, LATER, "bts"),
-        ({"serving_mode": ServingMode.STICKY}, START, "warmup"),
-        ({"serving_mode": ServingMode.STICKY}, LATER, "bts"),
-        ({"experiment_type": STATIC}, LATER, "static"),
-        ({"status": Status.PAUSED}, LATER, "paused"),
-        ({"experiment_type": STATIC, "status": Status.PAUSED}, LATER, "paused"),
+        ({}, True, "warmup"),
+        ({}, False, "bts"),
+        ({"serving_mode": ServingMode.STICKY}, True, "warmup"),
+        ({"serving_mode": ServingMode.STICKY}, False, "bts"),
+        ({"experiment_type": STATIC}, False, "static"),
+        ({"status": Status.PAUSED}, False, "paused"),
+        ({"experiment_type": STATIC, "status": Status.PAUSED}, False, "paused"),
     ],
 )
-def test_reason_and_batch_id(changes: dict[str, Any], now: datetime, reason: str) -> None:
+def test_reason_and_batch_id(changes: dict[str, Any], warmup: bool, reason: str) -> None:
     experiment = make_experiment((1, 1, 1), **changes)
-    snapshot = make_snapshot(experiment, ALPHAS, BETAS, batch_id="B-042")
-    got = select_model(experiment, snapshot, "member-1", now, np.random.default_rng(0))
+    snapshot = make_snapshot(experiment, ALPHAS, BETAS, batch_id="B-042", warmup=warmup)
+    got = select_model(experiment, snapshot, "member-1", LATER, np.random.default_rng(0))
     assert got.reason == reason
     assert got.batch_id == "B-042"
     assert got.model_code == experiment.model_codes[got.arm_index]
@@ -135,32 +136,45 @@ def test_before_the_first_batch_the_batch_id_is_none() -> None:
 
 
 # --- warm-up boundaries ---------------------------------------------------------------------
+# The job decides the warm-up at each batch's end with ``in_warmup``; the selector follows the
+# batch's flag. These tests check the job's rule and that the selector serves what it decided.
+
+
+def job_snapshot(
+    experiment: Experiment,
+    alphas: tuple[int, ...],
+    betas: tuple[int, ...],
+    batch_end: datetime,
+) -> ParameterSnapshot:
+    """The snapshot the parameter job writes for the batch ending at ``batch_end``."""
+    counts = make_snapshot(experiment, alphas, betas, batch_id=f"{batch_end:%Y%m%dT%H%M}")
+    return replace(counts, warmup=in_warmup(experiment, counts, batch_end))
 
 
 def test_warmup_before_the_hours_have_passed() -> None:
     # GIVEN every arm has plenty of impressions WHEN one second is left THEN still warm-up
     experiment = make_experiment((1, 1))
-    snapshot = make_snapshot(experiment, (100, 100), (5000, 5000))
     now = START + timedelta(hours=6) - timedelta(seconds=1)
-    assert in_warmup(experiment, snapshot, now)
+    snapshot = job_snapshot(experiment, (100, 100), (5000, 5000), now)
+    assert snapshot.warmup
     assert select_model(experiment, snapshot, "m", now, np.random.default_rng(0)).reason == "warmup"
 
 
 def test_warmup_after_the_hours_with_one_arm_short() -> None:
     # GIVEN the hours have passed but one arm has 999 of the 1000 impressions THEN warm-up
     experiment = make_experiment((1, 1))
-    snapshot = make_snapshot(experiment, (100, 9), (5000, 990))
     now = START + timedelta(hours=6)
-    assert in_warmup(experiment, snapshot, now)
+    snapshot = job_snapshot(experiment, (100, 9), (5000, 990), now)
+    assert snapshot.warmup
     assert select_model(experiment, snapshot, "m", now, np.random.default_rng(0)).reason == "warmup"
 
 
 def test_bts_once_hours_and_impressions_are_both_reached() -> None:
     # GIVEN exactly 6 hours and exactly 1000 impressions on the smallest arm THEN bts
     experiment = make_experiment((1, 1))
-    snapshot = make_snapshot(experiment, (100, 10), (5000, 990))
     now = START + timedelta(hours=6)
-    assert not in_warmup(experiment, snapshot, now)
+    snapshot = job_snapshot(experiment, (100, 10), (5000, 990), now)
+    assert not snapshot.warmup
     assert select_model(experiment, snapshot, "m", now, np.random.default_rng(0)).reason == "bts"
 
 
@@ -178,8 +192,30 @@ def test_warmup_without_a_start_time_and_with_an_aware_clock() -> None:
     started = make_experiment((1, 1))
     aware = (START + timedelta(hours=6)).replace(tzinfo=UTC)
     assert not in_warmup(started, snapshot, aware)
-    got = select_model(started, snapshot, "m", aware, np.random.default_rng(0))
-    assert got.reason == "bts"
+
+
+@pytest.mark.parametrize("mode", [ServingMode.DRAW, ServingMode.STICKY])
+def test_the_selector_clock_never_ends_the_warmup_inside_a_batch(mode: ServingMode) -> None:
+    """A test started at hh:30 serves its warm-up split until the first batch after warm-up.
+
+    Started 10:30 with 6 h of warm-up: the time condition is met at 16:30, but the batch in
+    force from 16:00 was computed at 16:00 and says warm-up, so the whole hour to 17:00 is
+    served with the warm-up split; the batch ending 17:00 is the first warm one.
+    """
+    started = datetime(2026, 11, 28, 10, 30)
+    experiment = make_experiment((1, 3), serving_mode=mode, started_at=started)
+    alphas, betas = (300, 100), (9700, 9900)
+    batch_16 = job_snapshot(experiment, alphas, betas, datetime(2026, 11, 28, 16))
+    batch_17 = job_snapshot(experiment, alphas, betas, datetime(2026, 11, 28, 17))
+    assert batch_16.warmup and not batch_17.warmup
+    rng = np.random.default_rng(3)
+    for minute in range(0, 60, 5):
+        now = datetime(2026, 11, 28, 16, minute)
+        got = select_model(experiment, batch_16, f"member-{minute}", now, rng)
+        assert (got.reason, got.batch_id) == ("warmup", "20261128T1600")
+        assert got.propensity == pytest.approx((0.25, 0.75)[got.arm_index])
+    got = select_model(experiment, batch_17, "member-1", datetime(2026, 11, 28, 17, 1), rng)
+    assert (got.reason, got.batch_id) == ("bts", "20261128T1700")
 
 
 @pytest.mark.parametrize("mode", [ServingMode.DRAW, ServingMode.STICKY])
@@ -235,9 +271,13 @@ def test_sticky_uses_stored_weights_outside_the_jobs_warmup() -> None:
     experiment = make_experiment((1, 1), serving_mode=ServingMode.STICKY)
     stored = make_snapshot(experiment, (500, 10), (4500, 4990), weights=(0.0, 1.0))
     assert allocation(experiment, stored, 500).tolist() == [0, 500]
-    # While the job still calls it warm-up, its weights may be the warm-up split: recompute.
+    # Without stored weights the batch's P(best) is integrated: here arm 0 is surely best.
+    computed = make_snapshot(experiment, (500, 10), (4500, 4990))
+    assert allocation(experiment, computed, 500).tolist() == [500, 0]
+    # While the job still calls it warm-up, the warm-up split is served whatever is stored.
     job_warmup = make_snapshot(experiment, (500, 10), (4500, 4990), weights=(0.0, 1.0), warmup=True)
-    assert allocation(experiment, job_warmup, 500).tolist() == [500, 0]
+    counts = allocation(experiment, job_warmup, 2000)
+    assert np.all(np.abs(counts / 2000 - 0.5) <= binomial_bound(np.full(2, 0.5), 2000))
 
 
 # --- stickiness -----------------------------------------------------------------------------
@@ -331,3 +371,68 @@ def test_changed_configuration_in_the_same_batch_is_not_served_stale() -> None:
     assert sum(picks) > 190
     # An equal but freshly built experiment (as loaded from the store) reuses the plan.
     assert select_model(make_experiment((1, 1)), snapshot, "m", LATER, rng).reason == "bts"
+
+
+# --- propensities ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "warmup", "shares"),
+    [
+        ({"experiment_type": STATIC}, False, (0.2, 0.3, 0.5)),
+        ({}, True, (0.2, 0.3, 0.5)),
+        ({"serving_mode": ServingMode.STICKY}, True, (0.2, 0.3, 0.5)),
+        ({"serving_mode": ServingMode.STICKY}, False, (0.1, 0.6, 0.3)),
+        ({"status": Status.PAUSED}, False, None),
+    ],
+)
+def test_each_selection_states_the_share_of_its_arm(
+    changes: dict[str, Any], warmup: bool, shares: tuple[float, ...] | None
+) -> None:
+    experiment = make_experiment((2, 3, 5), **changes)
+    snapshot = make_snapshot(experiment, ALPHAS, BETAS, weights=(0.1, 0.6, 0.3), warmup=warmup)
+    rng = np.random.default_rng(5)
+    for i in range(300):
+        got = select_model(experiment, snapshot, f"member-{i}", LATER, rng)
+        expected = 1.0 if shares is None else shares[got.arm_index]
+        assert got.propensity == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.1])
+def test_draw_mode_serves_each_arm_with_the_stored_weight(floor: float) -> None:
+    """Draw mode's real serving probability is the weight the job stores: P(best) with floor.
+
+    GIVEN the job's weights (independent quadrature of P(best), additive floor) stored in the
+    batch WHEN 40,000 requests are drawn THEN every logged propensity equals its arm's stored
+    weight to 1e-9, and the served counts fit those weights (chi-square p > 0.001, and each
+    share within 5 binomial sigmas).
+    """
+    n = 40_000
+    experiment = make_experiment((1, 1, 1), exposure_floor=floor)
+    stored = apply_floor(reference_probability_best(ALPHAS, BETAS), floor)
+    snapshot = make_snapshot(experiment, ALPHAS, BETAS, weights=tuple(stored))
+    rng = np.random.default_rng(11)
+    picks = [select_model(experiment, snapshot, "m", LATER, rng) for _ in range(n)]
+    for got in picks:
+        assert got.propensity == pytest.approx(stored[got.arm_index], abs=1e-9)
+    counts = np.bincount([p.arm_index for p in picks], minlength=3)
+    assert stats.chisquare(counts, stored * n).pvalue > 1e-3
+    assert np.all(np.abs(counts / n - stored) <= binomial_bound(stored, n))
+
+
+def test_without_stored_weights_the_draw_propensity_is_integrated_from_the_counts() -> None:
+    experiment = make_experiment((1, 1, 1), exposure_floor=0.05)
+    snapshot = make_snapshot(experiment, ALPHAS, BETAS)
+    truth = apply_floor(reference_probability_best(ALPHAS, BETAS), 0.05)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        got = select_model(experiment, snapshot, "m", LATER, rng)
+        assert got.propensity == pytest.approx(truth[got.arm_index], abs=1e-9)
+
+
+def test_an_arm_with_no_share_leaves_the_other_with_propensity_one() -> None:
+    # A sticky batch that gives arm 0 nothing: members land on arm 1 with propensity 1.
+    experiment = make_experiment((1, 1), serving_mode=ServingMode.STICKY)
+    snapshot = make_snapshot(experiment, (5, 5), (95, 95), weights=(0.0, 1.0))
+    got = select_model(experiment, snapshot, "m", LATER, np.random.default_rng(0))
+    assert (got.arm_index, got.propensity) == (1, 1.0)

@@ -27,12 +27,42 @@ LINE = {
     "item_id": "I1",
 }
 
+IMPRESSION = {
+    "event_id": "e0",
+    "event_type": "impression",
+    "request_id": "r1",
+    "ts": "2026-11-28T09:59:58.000Z",
+    "member_id": "M1",
+    "area_code": "MAIN",
+    "experiment_id": "EXP-01",
+    "model_code": "A",
+    "batch_id": "20261128T0900",
+    "propensity": 0.25,
+}
+
 
 def test_a_line_round_trips():
     event = parse_line(json.dumps(LINE))
     assert event.ts == datetime(2026, 11, 28, 9, 59, 59, 500000)
     assert event.hour == datetime(2026, 11, 28, 9)
     assert json.loads(event.to_json()) == LINE
+
+
+def test_an_impression_carries_its_batch_and_propensity():
+    event = parse_line(json.dumps(IMPRESSION))
+    assert (event.batch_id, event.propensity) == ("20261128T0900", 0.25)
+    assert json.loads(event.to_json()) == IMPRESSION
+    # JSON's 1 is a propensity of exactly 1 (a paused test's control, an area default).
+    assert parse_line(json.dumps({**IMPRESSION, "propensity": 1})).propensity == 1.0
+
+
+def test_an_impression_from_before_propensities_is_still_valid():
+    # Old logs have neither field: the event is kept, the fields are simply unknown.
+    old = {k: v for k, v in IMPRESSION.items() if k not in ("batch_id", "propensity")}
+    event = parse_line(json.dumps(old))
+    assert (event.batch_id, event.propensity) == (None, None)
+    assert json.loads(event.to_json()) == old
+    assert parse_line(json.dumps({**old, "batch_id": None, "propensity": None})).propensity is None
 
 
 def test_an_offset_is_converted_to_utc():
@@ -56,6 +86,19 @@ def test_an_offset_is_converted_to_utc():
         (json.dumps({**LINE, "item_id": ""}), "item_id"),
         (json.dumps({**LINE, "item_ids": "I1"}), "item_ids"),
         (json.dumps({**LINE, "model_code": "x" * 200}), "model_code"),
+        (json.dumps({**IMPRESSION, "propensity": 0}), "propensity"),
+        (json.dumps({**IMPRESSION, "propensity": 1.0001}), "propensity"),
+        (json.dumps({**IMPRESSION, "propensity": -0.5}), "propensity"),
+        (json.dumps({**IMPRESSION, "propensity": "0.5"}), "propensity"),
+        (json.dumps({**IMPRESSION, "propensity": True}), "propensity"),
+        (
+            '{"event_id":"e","event_type":"impression","request_id":"r","ts":"2026-11-28T09:00:00Z",'
+            '"member_id":"M","area_code":"A","experiment_id":"E","model_code":"X","propensity":NaN}',
+            "propensity",
+        ),
+        (json.dumps({**IMPRESSION, "batch_id": ""}), "batch_id"),
+        (json.dumps({**IMPRESSION, "batch_id": 20261128}), "batch_id"),
+        (json.dumps({**IMPRESSION, "batch_id": "b" * 200}), "batch_id"),
         (b"\xff\xfe", "line"),
     ],
 )

@@ -141,3 +141,49 @@ def test_selections_counted_per_bin_experiment_model_and_reason():
         T0: {"A": 2, "B": 1},
         T0 + timedelta(hours=1): {"A": 1},
     }
+
+
+def test_selections_counted_per_batch_with_each_members_first_selection():
+    line = {"event": "selection", "experiment_id": "EXP-01", "reason": "bts"}
+    lines = [
+        # m1 is first seen under b1 with A, comes back under b2 (not a first again)
+        {
+            **line,
+            "at": "2026-11-28T09:05:00",
+            "model_code": "A",
+            "batch_id": "b1",
+            "member_hash": "m1",
+        },
+        {
+            **line,
+            "at": "2026-11-28T09:50:00",
+            "model_code": "B",
+            "batch_id": "b2",
+            "member_hash": "m1",
+        },
+        {
+            **line,
+            "at": "2026-11-28T09:20:00",
+            "model_code": "A",
+            "batch_id": "b2",
+            "member_hash": "m2",
+        },
+        {
+            **line,
+            "at": "2026-11-28T09:25:00",
+            "model_code": "A",
+            "batch_id": "b2",
+            "member_hash": "m2",
+        },
+        # an older line: no batch id, no member hash
+        {**line, "at": "2026-11-28T09:30:00", "model_code": "A"},
+    ]
+    selections = [parse_selection(json.dumps(x)) for x in lines]
+    assert selections[0].batch_id == "b1" and selections[0].member_hash == "m1"
+    counts = count_selections(selections, 3600)
+    assert counts == [
+        ModelCount(T0, "EXP-01", "A", "bts", 1, None, None),
+        ModelCount(T0, "EXP-01", "A", "bts", 1, "b1", 1),
+        ModelCount(T0, "EXP-01", "A", "bts", 2, "b2", 1),
+        ModelCount(T0, "EXP-01", "B", "bts", 1, "b2", 0),
+    ]

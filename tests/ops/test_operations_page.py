@@ -81,7 +81,8 @@ def _selections(db: Database, hour: datetime, model: str, n: int, reason: str = 
                 "model_code": model,
                 "reason": reason,
                 "batch_id": None,
-                "member_hash": f"{i:016x}",
+                # One member per line: a static test's unit is the member.
+                "member_hash": f"{model}|{hour:%H}|{reason}|{i}",
             }
             for i in range(n)
         ]
@@ -128,10 +129,12 @@ def test_hit_ratio_model_counts_and_job_runs(page, store, mongo_db):
     api = _table(at, "hit ratio").set_index("hour")
     assert api.loc[H8, "hit ratio"] == 0.5
     assert api.loc[H9, "hit ratio"] == 0.75
-    split = _table(at, "share returned").set_index("model")
+    split = _table(at, "share counted").set_index("model")
     assert split.loc[A, "returned"] == 21 and split.loc[B, "returned"] == 19
+    assert split.loc[A, "counted"] == 21 and split.loc[B, "counted"] == 19
     assert split.loc[A, "expected"] == 20.0 and split.loc[B, "expected"] == 20.0
     assert any("follow its static split" in s.value for s in at.success)
+    assert any("counted on members" in s.value for s in at.success)
     assert not at.error
     assert any("paused" in c.value for c in at.caption)
     assert len(at.get("vega_lite_chart")) >= 3
@@ -146,7 +149,7 @@ def test_a_lopsided_split_is_flagged(page, store, mongo_db):
 
     assert not at.exception
     assert any("Mismatch" in e.value for e in at.error)
-    split = _table(at, "share returned").set_index("model")
+    split = _table(at, "share counted").set_index("model")
     assert (split.loc[A, "returned"], split.loc[B, "returned"]) == (45, 5)
 
 
@@ -157,3 +160,33 @@ def test_no_data_tells_what_to_do(page, store):
     assert "No API traffic" in infos
     assert "No experiments yet" in infos
     assert "No parameter-job run" in infos
+
+
+def test_repeat_visitors_of_a_static_test_are_counted_once(page, store, mongo_db):
+    # GIVEN 50 members on each arm, but A's members came back 4 times (cache misses after the
+    # TTL): 200 selections of A against 50 of B. THEN members are counted: no alarm.
+    _static_experiment(store)
+    line = {"event": "selection", "area_code": "MAIN", "experiment_id": "EXP-01"}
+    docs = [
+        {
+            **line,
+            "at": H9 + timedelta(minutes=visit * 10),
+            "model_code": model,
+            "reason": "static",
+            "batch_id": None,
+            "member_hash": f"{model}-{i}",
+        }
+        for model, visits in ((A, 4), (B, 1))
+        for i in range(50)
+        for visit in range(visits)
+    ]
+    mongo_db[gw.SELECTOR_LOGS].insert_many(docs)
+
+    at = page()
+
+    assert not at.exception
+    assert not at.error
+    split = _table(at, "share counted").set_index("model")
+    assert (split.loc[A, "returned"], split.loc[B, "returned"]) == (200, 50)
+    assert (split.loc[A, "counted"], split.loc[B, "counted"]) == (50, 50)
+    assert any("counted on members" in s.value for s in at.success)

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from services.experiments import ExperimentType
-from services.ops.split_check import check_split, weight_schedule, weights_at
+from services.experiments import ExperimentType, ServingMode
+from services.ops.figures import ModelCount
+from services.ops.split_check import check_selections, check_split, weight_schedule, weights_at
 from services.parameters import ArmParameters, BatchArm, ParameterBatch, ParameterSnapshot
 from tests.foundation.factories import arms, experiment
 
@@ -84,3 +85,73 @@ def test_no_traffic_is_no_evidence_of_a_mismatch():
     exp = _static()
     check = check_split(exp, {}, weight_schedule(exp))
     assert check.total == 0 and not check.mismatch and check.srm.p_value == 1.0
+
+
+# --- the selector's log lines, each against the batch it names ---------------------------------
+
+
+def _dynamic(mode: ServingMode = ServingMode.DRAW):
+    return experiment(arms=arms(A, B), serving_mode=mode)
+
+
+def test_each_line_is_judged_by_the_batch_it_names():
+    # GIVEN an hour whose first 10 minutes were served by b08 (50/50) and the rest by b09
+    # (80/20): 200 + 1000 selections
+    exp = _dynamic()
+    history = [
+        _batch(T0 - timedelta(minutes=50), 0.5, 0.5),
+        _batch(T0 + timedelta(minutes=10), 0.8, 0.2),
+    ]
+    b_old, b_new = history[0].batch_id, history[1].batch_id
+    counts = [
+        ModelCount(T0, "EXP-01", A, "bts", 100, b_old),
+        ModelCount(T0, "EXP-01", B, "bts", 100, b_old),
+        ModelCount(T0, "EXP-01", A, "bts", 800, b_new),
+        ModelCount(T0, "EXP-01", B, "bts", 200, b_new),
+    ]
+    check = check_selections(exp, counts, history)
+    assert check.srm.unit == "impressions"
+    assert check.srm.expected == pytest.approx((900.0, 300.0))
+    assert not check.mismatch
+    assert check.selections == {A: 900, B: 300}
+    # Judged by one schedule for the whole hour (weights at the bin's middle), it is flagged.
+    served = {T0: {A: 900, B: 300}}
+    assert check_split(exp, served, weight_schedule(exp, history)).mismatch
+
+
+def test_a_hashed_test_counts_members_when_the_lines_say_who():
+    # 5 heavy members of A came back 40 times each: selections are lopsided, members are not.
+    exp = _static()
+    counts = [
+        ModelCount(T0, "EXP-01", A, "static", 300, None, 100),
+        ModelCount(T0, "EXP-01", B, "static", 105, None, 105),
+        ModelCount(T0, "EXP-01", A, "paused", 50, None, 50),  # served on purpose: not counted
+    ]
+    check = check_selections(exp, counts)
+    assert (check.srm.unit, check.srm.observed, check.mismatch) == ("members", (100, 105), False)
+    # Without member hashes (Logs Insights counts), the selections are all there is.
+    blind = [
+        ModelCount(c.bin_start, c.experiment_id, c.model_code, c.reason, c.count) for c in counts
+    ]
+    fallback = check_selections(exp, blind)
+    assert (fallback.srm.unit, fallback.srm.observed, fallback.mismatch) == (
+        "impressions",
+        (300, 105),
+        True,
+    )
+
+
+def test_the_current_parameters_stand_for_a_batch_not_yet_in_the_history():
+    exp = _dynamic(ServingMode.STICKY)
+    current = ParameterSnapshot(
+        "EXP-01", "b-now", (ArmParameters(A, 1, 9, 0.9), ArmParameters(B, 1, 9, 0.1)), warmup=False
+    )
+    counts = [
+        ModelCount(T0, "EXP-01", A, "bts", 95, "b-now", 90),
+        ModelCount(T0, "EXP-01", B, "bts", 11, "b-now", 10),
+    ]
+    check = check_selections(exp, counts, current=current)
+    assert check.srm.unit == "members"
+    assert check.srm.expected == pytest.approx((90.0, 10.0))
+    assert check.srm.batches == ("b-now",)
+    assert [h.observed for h in check.hours] == [{A: 90, B: 10}]

@@ -31,6 +31,7 @@ def test_no_experiment_serves_the_area_default(store: MongoStore, clock: FixedCl
         "model_code": "CART-POPULAR-01",
         "reason": "default",
         "batch_id": None,
+        "propensity": 1.0,
     }
 
 
@@ -114,6 +115,7 @@ def test_a_pause_takes_effect_within_the_refresh_interval(
         "model_code": exp.control_arm.model_code,
         "reason": "paused",
         "batch_id": None,
+        "propensity": 1.0,
     }
 
 
@@ -216,3 +218,44 @@ def test_ten_arm_test_serves_every_arm_eventually(store: MongoStore, clock: Fixe
     service = make_service(store, clock)
     served = {ask(service, member=str(m)).body["model_code"] for m in range(400)}
     assert served == set(exp.model_codes)
+
+
+# --- propensities: every answer and log line states the probability of the model served ----
+
+
+def test_answers_and_log_lines_carry_the_propensity(store: MongoStore, clock: FixedClock) -> None:
+    # GIVEN a 1:3 static test WHEN members ask THEN each answer's propensity is its arm's share
+    exp = start_experiment(
+        store, type=ExperimentType.STATIC, arms=arms("S-A", "S-B", weights=(1, 3))
+    )
+    log = ListLog()
+    service = make_service(store, clock, log=log)
+    answers = [ask(service, member=str(m)).body for m in range(50)]
+    share = dict(zip(exp.model_codes, (0.25, 0.75), strict=True))
+    assert all(a["propensity"] == pytest.approx(share[a["model_code"]]) for a in answers)
+    # The log line of each selection says the same as its answer.
+    assert [r["propensity"] for r in log.records] == [a["propensity"] for a in answers]
+    assert [r["batch_id"] for r in log.records] == [a["batch_id"] for a in answers]
+
+
+def test_a_warm_batch_serves_its_stored_weight_as_the_propensity(
+    store: MongoStore, clock: FixedClock
+) -> None:
+    # GIVEN a sticky dynamic test whose warm batch stored weights 0.5 / 0.5
+    exp = start_experiment(store, serving_mode="sticky")
+    save_batch(store, exp, WARM_COUNTS, batch_id="B-0042")
+    clock.advance(days=2)
+    service = make_service(store, clock)
+    answers = [ask(service, member=str(m)).body for m in range(40)]
+    assert {(a["reason"], a["batch_id"], a["propensity"]) for a in answers} == {
+        ("bts", "B-0042", 0.5)
+    }
+
+
+def test_a_fallback_has_propensity_one(store: MongoStore, clock: FixedClock) -> None:
+    exp = start_experiment(store)
+    store.db["experiments"].update_one(
+        {"_id": exp.experiment_id}, {"$set": {"status": Status.STOPPED.value}}
+    )
+    body = ask(make_service(store, clock)).body
+    assert (body["reason"], body["propensity"]) == ("fallback", 1.0)

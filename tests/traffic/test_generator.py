@@ -141,3 +141,47 @@ def test_members_follow_the_skew():
     top = lambda e: e.member_id.value_counts().iloc[0]  # noqa: E731
     assert top(skewed) > 5 * top(flat)
     assert np.all(flat.member_id.str.match(r"M\d{7}"))
+
+
+def test_a_fixed_split_logs_each_impression_with_its_share():
+    # GIVEN MAIN split 1:3 and CART with one arm WHEN an hour is written THEN every impression
+    # line states its arm's share as the propensity and no batch; clicks and orders state none.
+    hour = generate_hour(config(requests_per_hour=2000, hours=1), 0)
+    share = {"A": 0.25, "B": 0.75, "C": 1.0}
+    lines = [parse_line(line) for line in to_lines(hour.events)]
+    impressions = [e for e in lines if e.event_type == "impression"]
+    assert impressions and all(e.propensity == share[e.model_code] for e in impressions)
+    assert all(e.batch_id is None for e in lines)
+    assert all(e.propensity is None for e in lines if e.event_type != "impression")
+
+
+def test_a_callback_answer_gives_the_batch_and_propensity_of_each_impression():
+    def choose(member_id, area_code, ts):
+        if area_code == "CART":
+            return "EXP-02", "C"  # an answer without them: logged without them
+        model = "A" if int(member_id[1:]) % 2 else "B"
+        return "EXP-01", model, f"B-{ts:%H}", 0.4 if model == "A" else 0.6
+
+    hour = generate_hour(config(requests_per_hour=600, hours=1), 0, choose)
+    lines = [parse_line(line) for line in to_lines(hour.events)]
+    main = [e for e in lines if e.event_type == "impression" and e.area_code == "MAIN"]
+    cart = [e for e in lines if e.event_type == "impression" and e.area_code == "CART"]
+    assert main and cart
+    assert {(e.model_code, e.batch_id, e.propensity) for e in main} == {
+        ("A", "B-09", 0.4),
+        ("B", "B-09", 0.6),
+    }
+    assert {(e.batch_id, e.propensity) for e in cart} == {(None, None)}
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (("EXP-01", "A", "B-1", 0.0), "propensity"),
+        (("EXP-01", "A", "B-1", 1.2), "propensity"),
+        (("EXP-01", "A", "", 0.5), "batch_id"),
+    ],
+)
+def test_a_callback_returning_a_bad_propensity_or_batch_is_an_error(answer, message):
+    with pytest.raises(ValidationError, match=message):
+        generate_hour(config(requests_per_hour=10), 0, lambda m, a, t: answer)
