@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "update-params": "update_params",
     "gateway": "gateway",
     "simulate": "simulate",
+    "report": "report",
 }
 
 

@@ -224,9 +224,13 @@ class BatchedThompson:
     @property
     def label(self) -> str:
         floor = f" floor {self.floor:g}" if self.floor else ""
-        window = "cumulative" if self.window_hours is None else f"{self.window_hours}h"
+        window = ""
+        if self.window_hours is None:
+            window = " cumulative"
+        elif self.window_hours != 24:
+            window = f" {self.window_hours}h"
         strat = " stratified" if self.estimator == "stratified" else ""
-        return f"bts {self.batch_minutes}m {window}{floor}{strat}"
+        return f"bts {self.batch_minutes}m{window}{floor}{strat}"
 
 
 Algorithm = StaticSplit | EpsilonGreedy | UCB1 | Thompson | BatchedThompson
@@ -388,7 +392,9 @@ class Scenario:
         phase = 2.0 * math.pi * ((hour % 24) + 0.5 - self.peak_hour) / 24.0
         amps = self.cycle_amplitude
         assert isinstance(amps, tuple)
-        return tuple(c * scale * (1.0 + a * math.cos(phase)) for c, a in zip(base, amps, strict=True))
+        return tuple(
+            c * scale * (1.0 + a * math.cos(phase)) for c, a in zip(base, amps, strict=True)
+        )
 
     @property
     def final_ctrs(self) -> tuple[float, ...]:

@@ -25,7 +25,7 @@ from services.simulation.allocation import (
     thompson_serve,
     ucb1_shares,
 )
-from services.simulation.pbest import decision_grid, probability_best_grid
+from services.simulation.pbest import decision_grid
 from services.simulation.scenario import (
     UCB1,
     Algorithm,
@@ -37,7 +37,7 @@ from services.simulation.scenario import (
     check_algorithm,
 )
 from services.statistics.decision import decision_path
-from services.statistics.stratified import stratified_moments
+from services.statistics.stratified import hourly_terms, moments_from_sums
 
 #: Called after every simulated hour with (hours done, hours in total).
 Progress = Callable[[int, int], None]
@@ -177,17 +177,32 @@ def _identification(p_best: np.ndarray, threshold: float) -> tuple[np.ndarray, .
     return winner, identified, first
 
 
-def _window_beta(
-    imps: np.ndarray, clicks: np.ndarray, lo: int, hi: int, estimator: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(a, b, ctr)`` of ``Beta(1 + alpha, 1 + beta)`` per seed and arm over hours [lo, hi)."""
-    if estimator == "pooled":
-        n = imps[:, lo:hi].sum(axis=1)
-        c = clicks[:, lo:hi].sum(axis=1)
-        ctr = np.divide(c, n, out=np.zeros(n.shape), where=n > 0)
-        return 1.0 + c, 1.0 + n - c, ctr
-    ctr, _, n_eff = stratified_moments(imps[:, lo:hi], clicks[:, lo:hi])
-    return 1.0 + ctr * n_eff, 1.0 + (1.0 - ctr) * n_eff, ctr
+class _Sums:
+    """Running sums over completed hours, so any window's estimate costs O(1) per batch.
+
+    ``cum[:, h]`` holds the sums over hours ``[0, h)``; a window ``[lo, hi)`` is
+    ``cum[:, hi] - cum[:, lo]``, for the pooled counts and the stratified terms alike.
+    """
+
+    def __init__(self, s: int, hours: int, k: int) -> None:
+        self.imps = np.zeros((s, hours + 1, k))
+        self.clicks = np.zeros((s, hours + 1, k))
+        self.terms = np.zeros((2, 4, s, hours + 1, k))
+
+    def add(self, hour: int, imps: np.ndarray, clicks: np.ndarray) -> None:
+        self.imps[:, hour + 1] = self.imps[:, hour] + imps
+        self.clicks[:, hour + 1] = self.clicks[:, hour] + clicks
+        self.terms[..., hour + 1, :] = self.terms[..., hour, :] + hourly_terms(imps, clicks)
+
+    def beta(self, lo: int, hi: int, estimator: str) -> tuple[np.ndarray, ...]:
+        """``(a, b, ctr)`` of ``Beta(1 + alpha, 1 + beta)`` per seed and arm over [lo, hi)."""
+        if estimator == "pooled":
+            n = self.imps[:, hi] - self.imps[:, lo]
+            c = self.clicks[:, hi] - self.clicks[:, lo]
+            ctr = np.divide(c, n, out=np.zeros(n.shape), where=n > 0)
+            return 1.0 + c, 1.0 + n - c, ctr
+        ctr, _, n_eff = moments_from_sums(self.terms[..., hi, :] - self.terms[..., lo, :])
+        return 1.0 + ctr * n_eff, 1.0 + (1.0 - ctr) * n_eff, ctr
 
 
 def _clicks(
@@ -243,7 +258,6 @@ def simulate(
     imps = np.zeros((s, hours, k), dtype=np.int64)
     clicks = np.zeros((s, hours, k), dtype=np.int64)
     regret = np.zeros((s, hours))
-    p_best = np.zeros((s, hours, k))
 
     bts = algorithm if isinstance(algorithm, BatchedThompson) else None
     window = bts.window_hours if bts is not None else None
@@ -255,6 +269,7 @@ def simulate(
     live = np.zeros((s, hours), dtype=bool)
     truth = np.zeros(hours)
     true_ctr = np.array([scenario.ctr_at(h) for h in range(hours)])  # (H, K)
+    sums = _Sums(s, hours, k)
 
     even = np.full(k, 1.0 / k)
     shares = even[None, :].repeat(s, axis=0)
@@ -281,8 +296,8 @@ def simulate(
                 # The batch covers the whole hours before it; partial hours wait for the next.
                 end = hour
                 lo = 0 if window is None else max(0, end - window)
-                a, b, _ = _window_beta(imps, clicks, lo, end, bts.estimator)
-                win_imps = imps[:, lo:end].sum(axis=1)
+                a, b, _ = sums.beta(lo, end, bts.estimator)
+                win_imps = sums.imps[:, end] - sums.imps[:, lo]
                 warm = bts_in_warmup(
                     t * tick / 60.0, win_imps, bts.warmup_hours, bts.warmup_min_impressions
                 )
@@ -313,7 +328,7 @@ def simulate(
         clicks[:, hour] += got
         regret[:, hour] += served @ (ctr.max() - ctr)
         if within == ticks_per_hour - 1:
-            p_best[:, hour] = probability_best_grid(1.0 + cum_clicks, 1.0 + cum_imps - cum_clicks)
+            sums.add(hour, imps[:, hour], clicks[:, hour])
             # The decision weighs all the evidence since the start; the window is the bandit's.
             lo = 0
             if k >= 2:
@@ -322,7 +337,7 @@ def simulate(
             past_warmup = (hour + 1) >= (bts.warmup_hours if bts is not None else 0.0)
             live[:, hour] = served_all & past_warmup & (~warm if bts is not None else True)
             for est in ("pooled", "stratified"):
-                a, b, est_ctr = _window_beta(imps, clicks, lo, hour + 1, est)
+                a, b, est_ctr = sums.beta(lo, hour + 1, est)
                 dec_p[est][:, hour], dec_loss[est][:, hour] = decision_grid(a, b)
                 dec_ctrl[est][:, hour] = est_ctr[:, 0]
                 if k >= 2:
@@ -347,6 +362,8 @@ def simulate(
             loss=dec_loss[est],
             control_ctr=dec_ctrl[est],
         )
+    # P(best) on all counts since the start, uniform prior: the pooled decision's own figure.
+    p_best = dec_p["pooled"]
     winner, identified, first = _identification(p_best, scenario.threshold)
     return SimulationResult(
         scenario=scenario,

@@ -256,7 +256,7 @@ def decision_status(history: Sequence[BatchResult], rule: DecisionRule) -> Decis
 
 
 def _loss_normal(diff: float, sd: float) -> float:
-    """Expected loss of the leader when the difference is ``N(diff, sd²)``: ``sd φ(z) - diff Φ(-z)``."""
+    """Leader's expected loss when the difference is ``N(diff, sd²)``: ``sd φ(z) - diff Φ(-z)``."""
     z = diff / sd
     return sd * float(stats.norm.pdf(z)) - diff * float(stats.norm.sf(z))
 
@@ -316,4 +316,6 @@ def hours_to_decision(
     if gap(horizon_hours) > 0:
         return None
     t = optimize.brentq(gap, 0.0, horizon_hours, xtol=0.1)
-    return float(math.ceil(t / batch_hours) * batch_hours + (rule.consecutive_batches - 1) * batch_hours)
+    return float(
+        math.ceil(t / batch_hours) * batch_hours + (rule.consecutive_batches - 1) * batch_hours
+    )

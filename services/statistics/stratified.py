@@ -198,6 +198,55 @@ def hourly_table(
     return hours, imps, clicks
 
 
+def hourly_terms(impressions: np.ndarray, clicks: np.ndarray) -> np.ndarray:
+    """Each hour's additive contribution to the stratified sums, vectorised.
+
+    Returns an array of shape (2, 4, ..., H, K): for support ``[0]`` = hours in which every arm
+    was served and ``[1]`` = hours in which this arm was served, the terms ``N_h``,
+    ``N_h p̂_hk``, ``N_h² p̃_hk (1 - p̃_hk) / n_hk`` and ``N_h p̃_hk``. Summed over any set of
+    hours they give :func:`moments_from_sums` everything it needs, so a simulator can keep
+    running sums instead of re-reading all hours at every batch.
+    """
+    n = np.asarray(impressions, dtype=float)
+    c = np.asarray(clicks, dtype=float)
+    served = n > 0
+    common = np.broadcast_to(served.all(axis=-1, keepdims=True), n.shape)
+    total = n.sum(axis=-1, keepdims=True)  # N_h: the hour's traffic, all arms
+    safe_n = np.where(served, n, 1.0)
+    rate = c / safe_n
+    smooth = (c + 0.5) / (safe_n + 1.0)
+    terms = np.stack(
+        [
+            np.broadcast_to(total, n.shape),
+            total * rate,
+            total * total * smooth * (1.0 - smooth) / safe_n,
+            total * smooth,
+        ]
+    )
+    return np.stack([np.where(common, terms, 0.0), np.where(served, terms, 0.0)])
+
+
+def moments_from_sums(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ctr, variance, n_eff)`` from :func:`hourly_terms` summed over the hours, (..., K).
+
+    Arms are compared on the hours in which every arm was served, so that an arm missing from
+    the evening peak is not judged on quieter hours than the others; only when there is no such
+    hour (an arm never served together with the others) does each arm use its own hours. An arm
+    without impressions gets ctr 0, variance +inf and n_eff 0.
+    """
+    has_common = (sums[0, 0] > 0).all(axis=-1, keepdims=True)
+    chosen = np.where(has_common, sums[0], sums[1])
+    weight, clicked, var_num, smooth_num = chosen
+    has = weight > 0
+    safe = np.where(has, weight, 1.0)
+    ctr = np.where(has, clicked / safe, 0.0)
+    variance = np.where(has, var_num / (safe * safe), np.inf)
+    smooth_ctr = smooth_num / safe
+    safe_var = np.where(has & (variance > 0), variance, 1.0)
+    n_eff = np.where(has, smooth_ctr * (1.0 - smooth_ctr) / safe_var, 0.0)
+    return ctr, variance, n_eff
+
+
 def stratified_moments(impressions: np.ndarray, clicks: np.ndarray) -> tuple[np.ndarray, ...]:
     """Stratified CTR, its variance and effective sample size, vectorised.
 
@@ -206,32 +255,9 @@ def stratified_moments(impressions: np.ndarray, clicks: np.ndarray) -> tuple[np.
         clicks: Clicks, same shape.
 
     Returns:
-        ``(ctr, variance, n_eff)``, each of shape (..., K). An arm without impressions gets
-        ctr 0, variance +inf and n_eff 0.
+        ``(ctr, variance, n_eff)``, each of shape (..., K); see :func:`moments_from_sums`.
     """
-    n = np.asarray(impressions, dtype=float)
-    c = np.asarray(clicks, dtype=float)
-    served = n > 0
-    # Compare arms on the same hours: those in which every arm was served. An arm missing from
-    # the evening peak would otherwise be judged on quieter hours than the others. Only when no
-    # hour has every arm (an arm never served) does each arm fall back to its own hours.
-    common = served.all(axis=-1, keepdims=True)
-    support = np.where(common.any(axis=-2, keepdims=True), common, served)
-    total = n.sum(axis=-1, keepdims=True)  # N_h: the hour's traffic, all arms
-    weight = np.where(support, total, 0.0)
-    norm = weight.sum(axis=-2, keepdims=True)
-    w = np.divide(weight, norm, out=np.zeros_like(weight), where=norm > 0)
-    safe_n = np.where(served, n, 1.0)
-    rate = np.where(support, c / safe_n, 0.0)
-    smooth = np.where(support, (c + 0.5) / (safe_n + 1.0), 0.0)
-    ctr = (w * rate).sum(axis=-2)
-    variance = (w * w * smooth * (1.0 - smooth) / safe_n).sum(axis=-2)
-    smooth_ctr = (w * smooth).sum(axis=-2)
-    has = support.any(axis=-2)
-    safe_var = np.where(has, variance, 1.0)
-    n_eff = np.where(has, smooth_ctr * (1.0 - smooth_ctr) / safe_var, 0.0)
-    variance = np.where(has, variance, np.inf)
-    return ctr, variance, n_eff
+    return moments_from_sums(hourly_terms(impressions, clicks).sum(axis=-2))
 
 
 def estimate_arms(
@@ -360,5 +386,7 @@ def standing(arms: Sequence[ArmEstimate], control: str) -> Standing:
         expected_loss=tuple(float(x) for x in expected_loss(a, b)),
         pooled_p_best=tuple(float(x) for x in probability_best(pa, pb)),
         pooled_expected_loss=tuple(float(x) for x in expected_loss(pa, pb)),
-        lifts=tuple(None if arm.model_code == control else stratified_lift(ctrl, arm) for arm in arms),
+        lifts=tuple(
+            None if arm.model_code == control else stratified_lift(ctrl, arm) for arm in arms
+        ),
     )
