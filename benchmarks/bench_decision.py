@@ -10,7 +10,7 @@ Prints, with the command that reruns each part:
    and stratified), and the time to a correct decision.
 3. The seed's stationary scenario (no cycle): clicks lost by bTS relative to the static 5:5
    test, and the share of seeds that declare the right winner by the rule.
-4. Evaluation window: 24 h sliding against cumulative over 30 days (200 seeds): clicks lost,
+4. Evaluation window: 24 h sliding against cumulative over 30 days (100 seeds): clicks lost,
    the weaker model's traffic share on day 7 and day 30, stability, and under drift (the models
    swap at day 10).
 5. Real physics: repeat visitors (3 requests per member, propensity spread 0.5), a 300 s answer
@@ -105,14 +105,14 @@ def stationary() -> None:
 
 
 def windows() -> None:
-    print("4. Evaluation window, 6.7% vs 5.8%, cycle +-60%, 30 days, 200 seeds, bandit stratified;")
+    print("4. Evaluation window, 6.7% vs 5.8%, cycle +-60%, 30 days, 100 seeds, bandit stratified;")
     print("   drift: the models swap CTRs at day 10 (hour 240)")
     print(
-        "   rerun: dynab simulate --ctrs 0.067,0.058 --cycle-amplitude 0.6 --days 30 --seeds 200 "
+        "   rerun: dynab simulate --ctrs 0.067,0.058 --cycle-amplitude 0.6 --days 30 --seeds 100 "
         "--algorithms bts --window-hours 24|0 --estimator stratified [--drift 0.058,0.067@240]\n"
     )
     print(
-        f"   {'scenario':<8}{'algorithm':<34}{'clicks lost':>12}{'weaker day 7':>14}"
+        f"   {'scenario':<9}{'algorithm':<34}{'clicks lost':>12}{'weaker day 7':>14}"
         f"{'weaker day 30':>15}{'stability':>11}"
     )
     for label, extra in (
@@ -122,7 +122,7 @@ def windows() -> None:
         scenario = Scenario(
             ctrs=(0.067, 0.058),
             hours=30 * 24,
-            n_seeds=200,
+            n_seeds=100,
             seed=4,
             cycle_amplitude=CYCLE,
             **extra,
@@ -134,7 +134,7 @@ def windows() -> None:
         for r in _run(scenario, algorithms):
             f = window_figures(r)
             print(
-                f"   {label:<8}{f.algorithm:<34}{f.regret:>12,.0f}{f.weaker_share[7]:>14.1%}"
+                f"   {label:<9}{f.algorithm:<34}{f.regret:>12,.0f}{f.weaker_share[7]:>14.1%}"
                 f"{f.weaker_share[30]:>15.1%}{f.stability:>11.4f}"
             )
     print()

@@ -197,7 +197,7 @@ class Experiment:
     exposure_floor: float = 0.0
     serving_mode: ServingMode = ServingMode.DRAW
     cache_ttl_seconds: int = 300
-    evaluation_window: EvaluationWindow = EvaluationWindow.SLIDING
+    evaluation_window: EvaluationWindow = EvaluationWindow.CUMULATIVE
     decision_rule: DecisionRule = field(default_factory=DecisionRule)
     salt: str = ""
     status: Status = Status.DRAFT

@@ -64,7 +64,7 @@ def test_variance_formula_matches_monte_carlo_and_estimate_is_unbiased() -> None
     # WHEN 20,000 replications of the clicks are estimated at once
     reps = 20_000
     clicks = rng.binomial(n[None, :, :], p[None, :, None], size=(reps, hours, 2))
-    ctr, variance, n_eff = stratified_moments(np.broadcast_to(n, clicks.shape), clicks)
+    ctr, variance, _ = stratified_moments(np.broadcast_to(n, clicks.shape), clicks)
     # THEN the mean is the traffic-weighted CTR (no Simpson bias) and the stated variance
     # matches the replications' spread
     se = ctr[:, 0].std() / math.sqrt(reps)
@@ -128,9 +128,11 @@ def test_lift_interval_covers_the_truth_at_its_level() -> None:
     # Frequentist check of the normal interval of A - B by Monte Carlo.
     rng = np.random.default_rng(8)
     hours, reps = 24, 2000
-    p = np.stack([0.067 * (1 + 0.6 * np.cos(np.arange(hours) / 24 * 2 * np.pi)), [0.058] * hours], 1)
+    p = np.stack(
+        [0.067 * (1 + 0.6 * np.cos(np.arange(hours) / 24 * 2 * np.pi)), [0.058] * hours], 1
+    )
     n = np.stack([np.linspace(300, 1400, hours), np.linspace(1200, 100, hours)], 1).astype(int)
-    truth = ((n.sum(axis=1)[:, None] * p).sum(axis=0) / n.sum())
+    truth = (n.sum(axis=1)[:, None] * p).sum(axis=0) / n.sum()
     covered = 0
     for _ in range(reps):
         clicks = rng.binomial(n, p)
@@ -144,7 +146,7 @@ def test_relative_lift_delta_method_matches_simulation() -> None:
     rng = np.random.default_rng(9)
     n = np.full((12, 2), 2000)
     clicks = rng.binomial(n, [0.07, 0.06], size=(4000, 12, 2))
-    ctr, var, _ = stratified_moments(np.broadcast_to(n, clicks.shape), clicks)
+    ctr, _, _ = stratified_moments(np.broadcast_to(n, clicks.shape), clicks)
     rel = ctr[:, 1] / ctr[:, 0] - 1
     a, b = estimate_arms(rows_from(n, clicks[0]), ["A", "B"])
     lift = stratified_lift(a, b)
@@ -192,7 +194,9 @@ def test_hourly_metric_objects_and_filters() -> None:
         HourlyMetric("EXP-02", "A", T0, 100, 50),
         HourlyMetric("EXP-01", "A", T0 + timedelta(hours=1), 100, 50),
     ]
-    params = bandit_parameters(rows, ["A", "B"], experiment_id="EXP-01", end=T0 + timedelta(hours=1))
+    params = bandit_parameters(
+        rows, ["A", "B"], experiment_id="EXP-01", end=T0 + timedelta(hours=1)
+    )
     assert params["A"] == pytest.approx((5.0, 95.0))
 
 
