@@ -173,7 +173,9 @@ class Thompson:
 class BatchedThompson:
     """dynab's dynamic test: batched Thompson sampling with warm-up and exposure floor.
 
-    Same rules and defaults as a dynamic :class:`~services.experiments.Experiment`.
+    Same rules as a dynamic :class:`~services.experiments.Experiment`. The lab keeps the earlier
+    defaults (24 h window, pooled counts) so that its figures compare with earlier runs; a
+    dynamic experiment defaults to ``window_hours=None`` and is fed ``estimator="stratified"``.
 
     Attributes:
         batch_minutes: Parameter-update interval; counts are frozen in between.
