@@ -213,3 +213,24 @@ def test_bad_rows_are_named(row: dict, field: str) -> None:
     with pytest.raises(ValidationError) as err:
         bandit_parameters([row], ["A"])
     assert err.value.field == field
+
+
+def _growthbook_period_weighted(n: np.ndarray, means: np.ndarray, variances: np.ndarray):
+    """GrowthBook's bandit (gbstats ``weight_by_period``), restated: periods weighted by their
+    total traffic across variations; variance of the weighted mean ``Σ w² var / n``."""
+    period_counts = n.sum(axis=1)
+    w = np.tile((period_counts / period_counts.sum())[:, None], (1, n.shape[1]))
+    mean = (means * w).sum(axis=0)
+    var = (variances / n * w**2).sum(axis=0)
+    return mean, var
+
+
+def test_agrees_with_growthbooks_period_weighting_when_every_arm_is_served() -> None:
+    rng = np.random.default_rng(21)
+    n = rng.integers(20, 900, size=(36, 3))
+    clicks = rng.binomial(n, [0.05, 0.06, 0.055])
+    smooth = (clicks + 0.5) / (n + 1)
+    mean, var = _growthbook_period_weighted(n, clicks / n, smooth * (1 - smooth))
+    ctr, variance, _ = stratified_moments(n, clicks)
+    np.testing.assert_allclose(ctr, mean, rtol=1e-12)
+    np.testing.assert_allclose(variance, var, rtol=1e-12)
