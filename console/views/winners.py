@@ -92,15 +92,19 @@ history = data.parameter_history(src, exp.experiment_id, limit=1)
 if history:
     # The window the bandit itself weighs: the latest batch's.
     bounds = (history[-1].window_start, history[-1].window_end)
+elif exp.window_hours is None:
+    # The cumulative window: every hour since the first one with traffic.
+    bounds = (metrics[0].hour, metrics[-1].hour + timedelta(hours=1))
 else:
-    bounds = latest_window(metrics, exp.evaluation_window_hours)
+    bounds = latest_window(metrics, exp.window_hours)
 assert bounds is not None  # there are metrics
 counts = window_counts(metrics, exp.model_codes, *bounds)
 rt = realtime_winner(counts, exp.control_arm.model_code, *bounds, seed=LIFT_SEED)
 leader = rt.leader
 st.caption(
     f"Evaluation window {bounds[0]:%Y-%m-%d %H:00} – {bounds[1]:%Y-%m-%d %H:00} UTC "
-    f"({exp.evaluation_window_hours} h); control {rt.control}."
+    f"({'cumulative' if exp.window_hours is None else f'{exp.window_hours} h'}); "
+    f"control {rt.control}."
 )
 if leader is None:
     st.info("No impressions in the current window yet.")
