@@ -335,3 +335,16 @@ def decision_frame(report: DecisionReport) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def decision_document(
+    experiment: Experiment,
+    metrics: Sequence[HourlyMetric],
+    batches: Sequence[ParameterBatch] = (),
+) -> dict[str, Any]:
+    """The decision status as a document a parameter batch can record beside its ``srm``.
+
+    Keys: ``status``, ``model_code`` (leader or declared model), ``p_best``, ``since_batch``,
+    ``streak``, ``rule``, ``estimated_hours_to_decision``, ``label``.
+    """
+    return report_dict(build_report(experiment, metrics, batches))["decision"]

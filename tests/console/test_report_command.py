@@ -14,7 +14,12 @@ from services.hourly_metrics import HourlyMetric
 from services.mongo.embedded import EmbeddedMongo
 from services.mongo.repository import MongoStore
 from services.parameters import BatchArm, ParameterBatch
-from services.reports.decision import build_report, report_dict, report_markdown
+from services.reports.decision import (
+    build_report,
+    decision_document,
+    report_dict,
+    report_markdown,
+)
 from services.statistics.decision import DecisionRule
 from tests.foundation.factories import area, experiment
 
@@ -120,3 +125,14 @@ def test_dynab_report_unknown_experiment_is_one_line(
     assert main(["report", "--experiment", "EXP-99", "--mongodb-uri", uri]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("dynab report: error:")
+
+
+def test_decision_document_for_a_batch() -> None:
+    from services.reports.decision import decision_document
+
+    doc = decision_document(
+        experiment(decision_rule=DecisionRule(0.95, 0.01, 3)), metrics(96, 0.067, 0.058)
+    )
+    assert doc["status"] == "winner" and doc["model_code"] == A
+    assert doc["since_batch"] is not None and doc["rule"]["consecutive_batches"] == 3
+    json.dumps(doc)  # storable as is
