@@ -128,8 +128,6 @@ def test_dynab_report_unknown_experiment_is_one_line(
 
 
 def test_decision_document_for_a_batch() -> None:
-    from services.reports.decision import decision_document
-
     doc = decision_document(
         experiment(decision_rule=DecisionRule(0.95, 0.01, 3)), metrics(96, 0.067, 0.058)
     )
