@@ -107,6 +107,7 @@ def stationary() -> list:
             f"   {r.label}: loses {r.regret[:, -1].mean() / static:.0%} of static 5:5's clicks lost"
         )
     print()
+    return results
 
 
 def windows() -> None:
