@@ -173,9 +173,7 @@ def physics() -> None:
 
 
 def rules(null: list, steady: list) -> None:
-    print(
-        "6. Other rules on the same runs (bandit fed the stratified estimate; rule on stratified):"
-    )
+    print("6. Other rules on the same runs (bandit fed the stratified estimate, rule on it too):")
     print("   share of tests declared winner with identical models (part 1), and the share that")
     print("   declared the right winner in the stationary scenario (part 3)\n")
     candidates = [(0.95, 3), (0.95, 12), (0.95, 18), (0.95, 24), (0.97, 6), (0.99, 3)]
