@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "report",
         help="print an experiment's decision report (Markdown, or JSON with --json)",
         description="Print the decision report of an experiment: per model impressions, clicks, "
-        "pooled and hour-stratified CTR with 95%% intervals, lift over the control, P(best), "
+        "pooled and hour-stratified CTR with 95% intervals, lift over the control, P(best), "
         "expected loss, the latest SRM check and data quality, and the decision status under "
         "the experiment's decision rule. Markdown by default, ready to paste into a ticket. "
         "See docs/statistics.md.",
