@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "update-params": "update_params",
     "gateway": "gateway",
     "simulate": "simulate",
+    "report": "report",
 }
 
 

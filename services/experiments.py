@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.exceptions import ValidationError
+from services.statistics.decision import DecisionRule
 
 EXPERIMENT_ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 AREA_CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -54,6 +55,18 @@ class ServingMode(StrEnum):
 
     DRAW = "draw"
     STICKY = "sticky"
+
+
+class EvaluationWindow(StrEnum):
+    """Which counts the bandit weighs each batch.
+
+    ``sliding``: the last ``evaluation_window_hours`` hours (adapts to drift; forgets).
+    ``cumulative``: every hour since the experiment started (steadier; slow to follow drift).
+    See docs/simulation.md for the lab's comparison of the two.
+    """
+
+    SLIDING = "sliding"
+    CUMULATIVE = "cumulative"
 
 
 class Status(StrEnum):
@@ -184,6 +197,8 @@ class Experiment:
     exposure_floor: float = 0.0
     serving_mode: ServingMode = ServingMode.DRAW
     cache_ttl_seconds: int = 300
+    evaluation_window: EvaluationWindow = EvaluationWindow.CUMULATIVE
+    decision_rule: DecisionRule = field(default_factory=DecisionRule)
     salt: str = ""
     status: Status = Status.DRAFT
     created_at: datetime | None = None
@@ -209,6 +224,22 @@ class Experiment:
         )
         object.__setattr__(self, "status", _enum("status", Status, self.status))
         self._validate_arms()
+        if self.evaluation_window_hours == EvaluationWindow.CUMULATIVE.value:
+            # Shorthand: ``evaluation_window_hours="cumulative"`` is the cumulative window (the
+            # hours keep their default, used by charts of recent traffic).
+            object.__setattr__(self, "evaluation_window", EvaluationWindow.CUMULATIVE)
+            object.__setattr__(self, "evaluation_window_hours", 24)
+        object.__setattr__(
+            self,
+            "evaluation_window",
+            _enum("evaluation_window", EvaluationWindow, self.evaluation_window),
+        )
+        rule = self.decision_rule
+        if rule is None or isinstance(rule, Mapping):
+            rule = DecisionRule.from_dict(rule)
+        if not isinstance(rule, DecisionRule):
+            raise ValidationError("decision_rule", "must be an object of decision settings")
+        object.__setattr__(self, "decision_rule", rule)
         _check_int("batch_interval_minutes", self.batch_interval_minutes, 1, 7 * 24 * 60)
         _check_int("evaluation_window_hours", self.evaluation_window_hours, 1, 90 * 24)
         warmup = _check_number("warmup_hours", self.warmup_hours)
@@ -275,6 +306,13 @@ class Experiment:
         return tuple(arm.weight / total for arm in self.arms)
 
     @property
+    def window_hours(self) -> int | None:
+        """Hours of the bandit's evaluation window, or None for the cumulative window."""
+        if self.evaluation_window is EvaluationWindow.CUMULATIVE:
+            return None
+        return self.evaluation_window_hours
+
+    @property
     def hash_salt(self) -> str:
         """Salt of the static split's member hash; the experiment id unless set."""
         return self.salt or self.experiment_id
@@ -296,6 +334,8 @@ class Experiment:
             value = getattr(self, f.name)
             if f.name == "arms":
                 value = [arm.to_dict() for arm in value]
+            elif f.name == "decision_rule":
+                value = value.to_dict()
             elif isinstance(value, StrEnum):
                 value = value.value
             out[f.name] = value

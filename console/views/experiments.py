@@ -224,7 +224,14 @@ else:
                 if values is not None:
                     try:
                         edited = Experiment.from_dict(
-                            {**values, "experiment_id": exp.experiment_id, "salt": exp.salt}
+                            {
+                                # settings the form does not show are kept as they were
+                                "decision_rule": exp.decision_rule,
+                                "evaluation_window": exp.evaluation_window,
+                                **values,
+                                "experiment_id": exp.experiment_id,
+                                "salt": exp.salt,
+                            }
                         )
                         saved = store.update_experiment(
                             edited, expected_version=seen_version, by=user.name

@@ -13,6 +13,7 @@ from console.memo import shared_lru
 from services.exceptions import ValidationError
 from services.simulation import Scenario, compare, summarise, summary_frame, timeline_frame
 from services.simulation.budget import Budget, BudgetExceededError, check_budget, progress_tracker
+from services.simulation.evaluation import decision_frame, decision_rows
 from services.simulation.scenario import AlgorithmKind, algorithm_named
 
 user = signed_in_user()
@@ -33,21 +34,31 @@ def run_lab(
     seeds: int,
     seed: int,
     names: tuple[str, ...],
-    settings: tuple[tuple[str, float | int | None], ...],
+    settings: tuple[tuple[str, float | int | str | None], ...],
+    physics: tuple[tuple[str, float | int], ...] = (),
     _progress: Callable[[float, str], None] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Simulate and return (summary, hourly timeline); plain arguments so it can be cached.
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Simulate; return (summary, hourly timeline, decisions). Plain arguments, so cacheable.
 
     Raises BudgetExceededError before any work when the run is larger than the budget.
     """
     scenario = Scenario(
-        ctrs=ctrs, impressions_per_hour=per_hour, hours=hours, n_seeds=seeds, seed=seed
+        ctrs=ctrs,
+        impressions_per_hour=per_hour,
+        hours=hours,
+        n_seeds=seeds,
+        seed=seed,
+        **dict(physics),
     )
     algorithms = [algorithm_named(name, **dict(settings)) for name in names]
     check_budget(scenario, algorithms, Budget.from_env())
     hook = progress_tracker(len(algorithms), _progress) if _progress else None
     results = compare(scenario, algorithms, hook)
-    return summary_frame(summarise(results)), timeline_frame(results)
+    return (
+        summary_frame(summarise(results)),
+        timeline_frame(results),
+        decision_frame(decision_rows(results)),
+    )
 
 
 with st.sidebar:
@@ -75,6 +86,21 @@ with st.sidebar:
     warmup = st.number_input("Warm-up hours", 0.0, 72.0, 6.0, 1.0, key="sim_warmup")
     floor = st.number_input("Exposure floor", 0.0, 0.49, 0.0, 0.01, key="sim_floor")
     epsilon = st.number_input("Epsilon (epsilon-greedy)", 0.0, 1.0, 0.1, 0.05, key="sim_epsilon")
+    window = st.selectbox(
+        "Evaluation window", ["24 hours", "cumulative"], index=0, key="sim_window"
+    )
+    estimator = st.selectbox(
+        "Bandit fed by", ["pooled", "stratified"], index=0, key="sim_estimator"
+    )
+    st.subheader("Physics")
+    amplitude = st.number_input(
+        "Daily CTR cycle amplitude (0.6 = ±60 %)", 0.0, 0.95, 0.0, 0.1, key="sim_cycle"
+    )
+    peak = st.number_input("Peak hour", 0, 23, 20, key="sim_peak")
+    visits = st.number_input("Requests per member per hour", 1.0, 20.0, 1.0, 0.5, key="sim_visits")
+    spread = st.number_input("Member propensity spread (CV)", 0.0, 2.0, 0.0, 0.1, key="sim_spread")
+    ttl = st.selectbox("Answer cache TTL (s)", [0, 60, 300, 900, 3600], index=0, key="sim_ttl")
+    latency = st.number_input("Job latency after the hour (min)", 0, 59, 0, 5, key="sim_latency")
 
 if not names:
     st.info("Choose at least one algorithm.")
@@ -85,11 +111,21 @@ settings = (
     ("batch_minutes", int(batch)),
     ("warmup_hours", float(warmup)),
     ("floor", float(floor)),
+    ("window_hours", None if window == "cumulative" else 24),
+    ("estimator", str(estimator)),
+)
+physics = (
+    ("cycle_amplitude", float(amplitude)),
+    ("peak_hour", float(peak)),
+    ("repeat_visits", float(visits)),
+    ("member_spread", float(spread)),
+    ("cache_ttl_seconds", int(ttl)),
+    ("job_latency_minutes", int(latency)),
 )
 # The run reports every simulated hour: the bar moves and a rerun can interrupt it there.
 bar = st.progress(0.0, text="Simulating...")
 try:
-    summary, timeline = run_lab(
+    summary, timeline, decisions = run_lab(
         (float(ctr_a), float(ctr_b)),
         int(per_hour),
         int(days) * 24,
@@ -97,6 +133,7 @@ try:
         int(seed),
         tuple(names),
         settings,
+        physics,
         _progress=lambda share, text: bar.progress(share, text=text),
     )
 except BudgetExceededError as exc:
@@ -111,6 +148,15 @@ bar.progress(1.0, text="Simulation complete")
 
 st.subheader("Summary")
 st.dataframe(summary, hide_index=True, key="sim_summary")
+
+st.subheader("Decisions under the rule, per estimator")
+st.caption(
+    "The experiment's default decision rule applied every hour on all hours since the start, on "
+    "pooled and on hour-stratified estimates: share of seeds declaring a winner (with identical "
+    "models: false winners), the correct one, no-difference, median hours to decision, and the "
+    "bias of the A − B estimate in percentage points."
+)
+st.dataframe(decisions, hide_index=True, key="sim_decisions")
 
 st.subheader("Clicks lost against always serving the best model")
 st.altair_chart(

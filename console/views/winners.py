@@ -1,4 +1,5 @@
-"""Winners: who won each day on that day's data, and who leads over the current window."""
+"""Winners: the decision under the experiment's rule, who leads over the current window, and
+each day's leader on that day's data. Only the decision rule says "winner"."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from console.access import signed_in_user
 from console.text import md
 from console.widgets import experiments_or_stop, pick_experiment
 from services.reports import daily_winner_frame, latest_window, realtime_winner, window_counts
+from services.reports.decision import build_report, decision_frame
 from services.reports.winners import daily_winner_summary
 
 #: Seed of the lift intervals' Monte Carlo draws: fixed, so a reload shows the same interval.
@@ -34,27 +36,82 @@ if not metrics:
 
 percent = st.column_config.NumberColumn(format="percent")
 
-# --- real-time winner ---------------------------------------------------------------------
-st.subheader("Right now")
+# --- the decision -------------------------------------------------------------------------
+st.subheader("Decision")
+report = build_report(exp, metrics, data.parameter_history(src, exp.experiment_id))
+decision = report.decision
+rule = decision.rule
+d1, d2, d3 = st.columns(3)
+d1.metric("Decision", decision.status.value, help=decision.label)
+d2.metric(
+    "Model",
+    decision.leader or "-",
+    help="The declared winner" if decision.status.value == "winner" else "Leading, not decided",
+)
+eta = report.hours_to_decision
+d3.metric(
+    "Estimated hours to decision",
+    "decided"
+    if decision.status.value in ("winner", "no-difference")
+    else ("-" if eta is None else f"{eta:.0f}"),
+    help="At the current traffic and difference (normal approximation; docs/statistics.md)",
+)
+st.markdown(f"**{md(decision.label)}**")
+st.caption(
+    f"Rule: P(best) ≥ {rule.min_p_best:.0%} and expected loss ≤ {rule.max_loss_fraction:.0%} of "
+    f"the control's CTR for {rule.consecutive_batches} consecutive batches after warm-up, on "
+    "hour-stratified estimates over all hours since the start. Pooled figures are shown beside, "
+    "for comparison only."
+)
+st.dataframe(
+    decision_frame(report),
+    hide_index=True,
+    width="stretch",
+    key="winners_decision",
+    column_config={
+        c: percent
+        for c in (
+            "stratified ctr",
+            "stratified low",
+            "stratified high",
+            "pooled ctr",
+            "pooled low",
+            "pooled high",
+            "lift",
+            "lift low",
+            "lift high",
+            "p_best",
+            "expected_loss",
+            "pooled p_best",
+        )
+    },
+)
+
+# --- real-time leader ---------------------------------------------------------------------
+st.subheader("Right now (pooled, over the bandit's window)")
 history = data.parameter_history(src, exp.experiment_id, limit=1)
 if history:
     # The window the bandit itself weighs: the latest batch's.
     bounds = (history[-1].window_start, history[-1].window_end)
+elif exp.window_hours is None:
+    # The cumulative window: every hour since the first one with traffic.
+    bounds = (metrics[0].hour, metrics[-1].hour + timedelta(hours=1))
 else:
-    bounds = latest_window(metrics, exp.evaluation_window_hours)
+    bounds = latest_window(metrics, exp.window_hours)
 assert bounds is not None  # there are metrics
 counts = window_counts(metrics, exp.model_codes, *bounds)
 rt = realtime_winner(counts, exp.control_arm.model_code, *bounds, seed=LIFT_SEED)
 leader = rt.leader
 st.caption(
     f"Evaluation window {bounds[0]:%Y-%m-%d %H:00} – {bounds[1]:%Y-%m-%d %H:00} UTC "
-    f"({exp.evaluation_window_hours} h); control {md(rt.control)}."
+    f"({'cumulative' if exp.window_hours is None else f'{exp.window_hours} h'}); "
+    f"control {md(rt.control)}."
 )
 if leader is None:
     st.info("No impressions in the current window yet.")
 else:
     c1, c2, c3 = st.columns(3)
-    c1.metric("Leader", leader.model_code)
+    c1.metric("Leader (pooled)", leader.model_code)
     c2.metric("P(best)", f"{leader.p_best:.1%}")
     if leader.lift is not None:
         c3.metric(
@@ -107,7 +164,7 @@ else:
     )
 
 # --- daily winners ------------------------------------------------------------------------
-st.subheader("Daily winners")
+st.subheader("Daily leaders")
 first_day = metrics[0].hour.date()
 last_day = metrics[-1].hour.date()
 picked = st.date_input(
@@ -137,4 +194,7 @@ with st.expander("Every model, every day"):
         key="winners_daily",
         column_config={"ctr": percent, "p_best": percent},
     )
-st.caption("P(best) of a day uses only that day's impressions and clicks.")
+st.caption(
+    "P(best) of a day uses only that day's impressions and clicks (pooled). A day's leader is "
+    "not a decision; see Decision above."
+)

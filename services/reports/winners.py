@@ -21,15 +21,17 @@ from services.statistics import (
 )
 from services.statistics.posterior import BetaPosterior
 
-DAILY_COLUMNS = ["day", "model_code", "impressions", "clicks", "ctr", "p_best", "winner"]
+DAILY_COLUMNS = ["day", "model_code", "impressions", "clicks", "ctr", "p_best", "leader"]
 
 
 def daily_winner_frame(metrics: Iterable[HourlyMetric], model_codes: Sequence[str]) -> pd.DataFrame:
     """One row per (day, model) with that day's counts, CTR and P(best), newest day first.
 
     P(best) uses only the day's own counts (Beta(1 + clicks, 1 + non-clicks) per model), so a
-    day's winner does not lean on earlier days. ``winner`` marks the model with the highest
-    P(best); a day on which no model had an impression has no winner.
+    day's leader does not lean on earlier days. ``leader`` marks the model with the highest
+    P(best); a day on which no model had an impression has no leader. A day's leader is not a
+    decision: only the experiment's decision rule declares a winner
+    (:mod:`services.reports.decision`).
     """
     by_day: dict[date, list[HourlyMetric]] = defaultdict(list)
     for m in metrics:
@@ -49,18 +51,18 @@ def daily_winner_frame(metrics: Iterable[HourlyMetric], model_codes: Sequence[st
                     "clicks": arms[i].clicks,
                     "ctr": arms[i].ctr,
                     "p_best": float(p_best[i]),
-                    "winner": i == best,
+                    "leader": i == best,
                 }
             )
     return pd.DataFrame(rows, columns=DAILY_COLUMNS)
 
 
 def daily_winner_summary(daily: pd.DataFrame) -> pd.DataFrame:
-    """One row per day: the winner, its CTR and P(best) (from :func:`daily_winner_frame`)."""
-    winners = daily[daily["winner"]]
+    """One row per day: the day's leader, its CTR and P(best) (from :func:`daily_winner_frame`)."""
+    leaders = daily[daily["leader"]]
     return (
-        winners[["day", "model_code", "ctr", "p_best"]]
-        .rename(columns={"model_code": "winner"})
+        leaders[["day", "model_code", "ctr", "p_best"]]
+        .rename(columns={"model_code": "leader"})
         .reset_index(drop=True)
     )
 

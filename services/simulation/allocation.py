@@ -98,6 +98,17 @@ def bts_shares(
     return shares
 
 
+def bts_shares_from_beta(
+    a: np.ndarray, b: np.ndarray, warm: np.ndarray, warmup_weights: np.ndarray, floor: float
+) -> np.ndarray:
+    """:func:`bts_shares` for any ``Beta(a, b)`` per seed and arm (pooled or moment-matched)."""
+    shares = np.broadcast_to(warmup_weights, a.shape).copy()
+    live = ~warm
+    if live.any():
+        shares[live] = floored(probability_best_grid(a[live], b[live]), floor)
+    return shares
+
+
 def thompson_serve(
     impressions: np.ndarray, clicks: np.ndarray, requests: int, rng: np.random.Generator
 ) -> np.ndarray:

@@ -36,6 +36,34 @@ def _others_product(cdf: np.ndarray) -> np.ndarray:
     return prefix * suffix
 
 
+def _grid(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-seed grid steps ``dx`` (S, M-1), densities and CDFs (S, K, M), normalised on the grid."""
+    s, k = a.shape
+    n = a + b
+    mean = a / n
+    sd = np.sqrt(a * b / (n * n * (n + 1.0)))
+    breaks = np.clip(mean[..., None] + sd[..., None] * _OFFSETS, 0.0, 1.0).reshape(s, -1)
+    breaks.sort(axis=1)
+    frac = np.arange(_STEPS) / _STEPS
+    x = (breaks[:, :-1, None] + np.diff(breaks, axis=1)[..., None] * frac).reshape(s, -1)
+    x = np.concatenate([x, breaks[:, -1:]], axis=1)  # (S, M), non-decreasing
+    dx = np.diff(x, axis=1)  # zero-width pieces (clipped breaks) contribute nothing
+
+    # Log-density without the Beta function: the grid normalisation below supplies it, and it
+    # would otherwise be a difference of huge gammaln values at a, b ~ 1e5.
+    xs = x[:, None, :]
+    log_pdf = special.xlogy(a[..., None] - 1.0, xs) + special.xlog1py(b[..., None] - 1.0, -xs)
+    pdf = np.exp(log_pdf - log_pdf.max(axis=2, keepdims=True))  # (S, K, M)
+    pieces = 0.5 * (pdf[..., 1:] + pdf[..., :-1]) * dx[:, None, :]
+    cdf = np.concatenate([np.zeros((s, k, 1)), np.cumsum(pieces, axis=2)], axis=2)
+    total = cdf[..., -1:]
+    return dx, pdf / total, cdf / total
+
+
+def _trapezoid(values: np.ndarray, dx: np.ndarray) -> np.ndarray:
+    return (0.5 * (values[..., 1:] + values[..., :-1]) * dx[:, None, :]).sum(axis=2)
+
+
 def probability_best_grid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """P(arm k has the highest CTR) under ``Beta(a, b)`` posteriors, for many seeds at once.
 
@@ -56,30 +84,30 @@ def probability_best_grid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     s, k = a.shape
     if k == 1:
         return np.ones((s, 1))
-    n = a + b
-    mean = a / n
-    sd = np.sqrt(a * b / (n * n * (n + 1.0)))
-    breaks = np.clip(mean[..., None] + sd[..., None] * _OFFSETS, 0.0, 1.0).reshape(s, -1)
-    breaks.sort(axis=1)
-    frac = np.arange(_STEPS) / _STEPS
-    x = (breaks[:, :-1, None] + np.diff(breaks, axis=1)[..., None] * frac).reshape(s, -1)
-    x = np.concatenate([x, breaks[:, -1:]], axis=1)  # (S, M), non-decreasing
-    dx = np.diff(x, axis=1)  # zero-width pieces (clipped breaks) contribute nothing
-
-    # Log-density without the Beta function: the grid normalisation below supplies it, and it
-    # would otherwise be a difference of huge gammaln values at a, b ~ 1e5.
-    xs = x[:, None, :]
-    log_pdf = special.xlogy(a[..., None] - 1.0, xs) + special.xlog1py(b[..., None] - 1.0, -xs)
-    pdf = np.exp(log_pdf - log_pdf.max(axis=2, keepdims=True))  # (S, K, M)
-    pieces = 0.5 * (pdf[..., 1:] + pdf[..., :-1]) * dx[:, None, :]
-    cdf = np.concatenate([np.zeros((s, k, 1)), np.cumsum(pieces, axis=2)], axis=2)
-    total = cdf[..., -1:]
-    pdf = pdf / total
-    cdf = cdf / total
-    integrand = pdf * _others_product(cdf)
-    p = (0.5 * (integrand[..., 1:] + integrand[..., :-1]) * dx[:, None, :]).sum(axis=2)
-    p = np.clip(p, 0.0, None)
+    dx, pdf, cdf = _grid(a, b)
+    p = np.clip(_trapezoid(pdf * _others_product(cdf), dx), 0.0, None)
     return p / p.sum(axis=1, keepdims=True)
+
+
+def decision_grid(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P(best) and expected loss ``E[max_i p_i - p_k]`` for many seeds at once, on one grid.
+
+    The loss is ``int F_k (1 - prod_{i != k} F_i) dx`` (see
+    :func:`services.statistics.probability_best.expected_loss`), by the same trapezoid rule.
+
+    Returns:
+        ``(p_best, loss)``, each of shape (S, K).
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    s, k = a.shape
+    if k == 1:
+        return np.ones((s, 1)), np.zeros((s, 1))
+    dx, pdf, cdf = _grid(a, b)
+    others = _others_product(cdf)
+    p = np.clip(_trapezoid(pdf * others, dx), 0.0, None)
+    loss = np.clip(_trapezoid(cdf * (1.0 - others), dx), 0.0, None)
+    return p / p.sum(axis=1, keepdims=True), loss
 
 
 def probability_best_draws(

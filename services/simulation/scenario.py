@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from services.exceptions import ValidationError
+from services.statistics.decision import DecisionRule
 
 #: Most arms a scenario may have: the experiment model's own limit is of the same order.
 MAX_ARMS = 10
@@ -27,6 +28,8 @@ MAX_ARMS = 10
 MAX_HOURS = 90 * 24
 #: Most seeds simulated at once; memory grows as seeds x requests per update.
 MAX_SEEDS = 10_000
+#: How an arm's CTR is estimated from hourly counts: pooled counts or hour-stratified.
+ESTIMATORS = ("pooled", "stratified")
 
 
 class AlgorithmKind(StrEnum):
@@ -170,7 +173,9 @@ class Thompson:
 class BatchedThompson:
     """dynab's dynamic test: batched Thompson sampling with warm-up and exposure floor.
 
-    Same rules and defaults as a dynamic :class:`~services.experiments.Experiment`.
+    Same rules as a dynamic :class:`~services.experiments.Experiment`. The lab keeps the earlier
+    defaults (24 h window, pooled counts) so that its figures compare with earlier runs; a
+    dynamic experiment defaults to ``window_hours=None`` and is fed ``estimator="stratified"``.
 
     Attributes:
         batch_minutes: Parameter-update interval; counts are frozen in between.
@@ -179,6 +184,8 @@ class BatchedThompson:
         warmup_min_impressions: Impressions every arm needs in the window to end the warm-up.
         floor: Exposure floor per arm, applied additively (``f + (1 - K f) w``).
         warmup_weights: The configured split during warm-up; ``None`` splits evenly.
+        estimator: What feeds the bandit's Beta: ``pooled`` counts (clicks, non-clicks over the
+            window) or the ``stratified`` moment-matched Beta (``services.statistics.stratified``).
     """
 
     batch_minutes: int = 60
@@ -187,6 +194,7 @@ class BatchedThompson:
     warmup_min_impressions: int = 1000
     floor: float = 0.0
     warmup_weights: tuple[float, ...] | None = None
+    estimator: str = "pooled"
     kind: AlgorithmKind = AlgorithmKind.BATCHED_THOMPSON
 
     def __post_init__(self) -> None:
@@ -210,11 +218,21 @@ class BatchedThompson:
             object.__setattr__(
                 self, "warmup_weights", _weights("warmup_weights", self.warmup_weights)
             )
+        if self.estimator not in ESTIMATORS:
+            raise ValidationError(
+                "estimator", f"must be one of {', '.join(ESTIMATORS)}, got {self.estimator!r}"
+            )
 
     @property
     def label(self) -> str:
         floor = f" floor {self.floor:g}" if self.floor else ""
-        return f"bts {self.batch_minutes}m{floor}"
+        window = ""
+        if self.window_hours is None:
+            window = " cumulative"
+        elif self.window_hours != 24:
+            window = f" {self.window_hours}h"
+        strat = " stratified" if self.estimator == "stratified" else ""
+        return f"bts {self.batch_minutes}m{window}{floor}{strat}"
 
 
 Algorithm = StaticSplit | EpsilonGreedy | UCB1 | Thompson | BatchedThompson
@@ -235,7 +253,23 @@ class Scenario:
         n_seeds: Independent replications simulated at once.
         seed: Seed of the random generator; with ``n_seeds`` and the algorithm it fixes every
             result bit for bit.
-        threshold: P(best) at which a winner is declared.
+        threshold: P(best) at which a winner is declared (the lab's single-threshold columns;
+            the decision rule's columns use ``rule``).
+        cycle_amplitude: Daily CTR cycle: each arm's CTR is multiplied by
+            ``1 + a cos(2π (hour of day - peak_hour) / 24)``; one value for every arm or one per
+            arm (models may react differently to the time of day). 0.6 = ±60 %.
+        peak_hour: Hour of day (0-24) at which the cycle peaks.
+        repeat_visits: Requests per member within an hour (1 = every request a new member).
+            A member's requests share the member's own click propensity, which spreads around
+            the arm's CTR with coefficient of variation ``member_spread``: clicks are
+            over-dispersed as real clicks are.
+        member_spread: Coefficient of variation of the members' click propensities.
+        cache_ttl_seconds: The answer cache's TTL. A repeat visitor within the TTL is answered
+            from the cache, i.e. with the allocation in force when the cached answer was made.
+        job_latency_minutes: Minutes after the hour until a new batch's weights go live.
+        ctrs_after: Drift: the arms' CTRs from ``drift_hour`` on (None = no drift).
+        drift_hour: Hour at which ``ctrs_after`` take over.
+        rule: The decision rule applied by the lab (``services.statistics.decision``).
     """
 
     ctrs: tuple[float, ...]
@@ -246,6 +280,15 @@ class Scenario:
     n_seeds: int = 200
     seed: int = 0
     threshold: float = 0.95
+    cycle_amplitude: float | tuple[float, ...] = 0.0
+    peak_hour: float = 20.0
+    repeat_visits: float = 1.0
+    member_spread: float = 0.0
+    cache_ttl_seconds: int = 0
+    job_latency_minutes: int = 0
+    ctrs_after: tuple[float, ...] | None = None
+    drift_hour: int = 0
+    rule: DecisionRule = field(default_factory=DecisionRule)
 
     def __post_init__(self) -> None:
         if isinstance(self.ctrs, str | bytes):
@@ -285,6 +328,52 @@ class Scenario:
             if len(set(names)) != len(names):
                 raise ValidationError("arm_names", "must be unique")
             object.__setattr__(self, "arm_names", names)
+        self._validate_physics(ctrs)
+
+    def _validate_physics(self, ctrs: tuple[float, ...]) -> None:
+        amp = self.cycle_amplitude
+        if isinstance(amp, list | tuple):
+            amps = tuple(_number(f"cycle_amplitude[{i}]", a) for i, a in enumerate(amp))
+            if len(amps) != len(ctrs):
+                raise ValidationError(
+                    "cycle_amplitude", f"need one per arm: {len(ctrs)} arms, {len(amps)} values"
+                )
+        else:
+            amps = (_number("cycle_amplitude", amp),) * len(ctrs)
+        if any(not 0.0 <= a < 1.0 for a in amps):
+            raise ValidationError("cycle_amplitude", f"must be in [0, 1), got {list(amps)}")
+        object.__setattr__(self, "cycle_amplitude", amps)
+        peak = _number("peak_hour", self.peak_hour)
+        if not 0.0 <= peak <= 24.0:
+            raise ValidationError("peak_hour", f"must be in [0, 24], got {peak}")
+        object.__setattr__(self, "peak_hour", peak)
+        visits = _number("repeat_visits", self.repeat_visits)
+        if not 1.0 <= visits <= 100.0:
+            raise ValidationError("repeat_visits", f"must be in [1, 100], got {visits}")
+        object.__setattr__(self, "repeat_visits", visits)
+        spread = _number("member_spread", self.member_spread)
+        if not 0.0 <= spread <= 3.0:
+            raise ValidationError("member_spread", f"must be in [0, 3], got {spread}")
+        object.__setattr__(self, "member_spread", spread)
+        _whole("cache_ttl_seconds", self.cache_ttl_seconds, 0, 3600)
+        if self.cache_ttl_seconds % 60:
+            raise ValidationError(
+                "cache_ttl_seconds", f"must be whole minutes, got {self.cache_ttl_seconds}"
+            )
+        _whole("job_latency_minutes", self.job_latency_minutes, 0, 59)
+        after = self.ctrs_after
+        if after is not None:
+            after = tuple(_number(f"ctrs_after[{i}]", c) for i, c in enumerate(after))
+            if len(after) != len(ctrs) or any(not 0.0 <= c <= 1.0 for c in after):
+                raise ValidationError("ctrs_after", "need one CTR in [0, 1] per arm")
+            object.__setattr__(self, "ctrs_after", after)
+        _whole("drift_hour", self.drift_hour, 0, MAX_HOURS)
+        if not isinstance(self.rule, DecisionRule):
+            raise ValidationError("rule", "must be a DecisionRule")
+        peak_ctr = max(max(ctrs), max(after or ctrs)) * (1.0 + max(amps))
+        scale = max(self.hourly_profile) if self.hourly_profile is not None else 1.0
+        if peak_ctr * scale > 1.0:
+            raise ValidationError("cycle_amplitude", "pushes a CTR above 1 at its peak hour")
 
     @property
     def n_arms(self) -> int:
@@ -296,18 +385,33 @@ class Scenario:
         return self.arm_names or tuple(chr(ord("A") + i) for i in range(self.n_arms))
 
     def ctr_at(self, hour: int) -> tuple[float, ...]:
-        """Every arm's true CTR during simulated hour ``hour`` (0 = the test's first hour)."""
+        """Every arm's true CTR during simulated hour ``hour`` (0 = the test's first hour).
+
+        The cycle is evaluated at the middle of the hour, so that a day of it averages to 1.
+        """
         scale = 1.0 if self.hourly_profile is None else self.hourly_profile[hour % 24]
-        return tuple(c * scale for c in self.ctrs)
+        base = self.ctrs if self.ctrs_after is None or hour < self.drift_hour else self.ctrs_after
+        phase = 2.0 * math.pi * ((hour % 24) + 0.5 - self.peak_hour) / 24.0
+        amps = self.cycle_amplitude
+        assert isinstance(amps, tuple)
+        return tuple(
+            c * scale * (1.0 + a * math.cos(phase)) for c, a in zip(base, amps, strict=True)
+        )
+
+    @property
+    def final_ctrs(self) -> tuple[float, ...]:
+        """The arms' daily-mean CTRs at the end of the test (after any drift)."""
+        return self.ctrs if self.ctrs_after is None else self.ctrs_after
 
     @property
     def best_arm(self) -> int | None:
-        """The arm with the highest CTR, or ``None`` when several share it (no true winner).
+        """The arm with the highest daily-mean CTR at the end, or ``None`` when several share it.
 
-        The hourly profile multiplies every arm alike, so the best arm is the same every hour.
+        The cycle averages to 1 over a day, so this is the best arm on any whole day.
         """
-        top = max(self.ctrs)
-        leaders = [i for i, c in enumerate(self.ctrs) if c == top]
+        ctrs = self.final_ctrs
+        top = max(ctrs)
+        leaders = [i for i, c in enumerate(ctrs) if c == top]
         return leaders[0] if len(leaders) == 1 else None
 
 
@@ -342,6 +446,7 @@ def algorithm_named(
     warmup_hours: float = 6.0,
     warmup_min_impressions: int = 1000,
     floor: float = 0.0,
+    estimator: str = "pooled",
 ) -> Algorithm:
     """Build an algorithm from its command-line name and the settings that apply to it.
 
@@ -371,4 +476,5 @@ def algorithm_named(
         warmup_min_impressions=warmup_min_impressions,
         floor=floor,
         warmup_weights=weights,
+        estimator=estimator,
     )

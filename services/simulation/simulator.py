@@ -13,20 +13,19 @@ click noise from the comparison without biasing it.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from services.simulation.allocation import (
     bts_in_warmup,
-    bts_shares,
+    bts_shares_from_beta,
     epsilon_greedy_shares,
     thompson_serve,
     ucb1_shares,
 )
-from services.simulation.pbest import probability_best_grid
+from services.simulation.pbest import decision_grid
 from services.simulation.scenario import (
     UCB1,
     Algorithm,
@@ -37,9 +36,48 @@ from services.simulation.scenario import (
     Thompson,
     check_algorithm,
 )
+from services.statistics.decision import decision_path
+from services.statistics.stratified import hourly_terms, moments_from_sums
 
 #: Called after every simulated hour with (hours done, hours in total).
 Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, eq=False)
+class LabDecision:
+    """The decision rule applied hour by hour on one estimator, for all seeds.
+
+    Attributes:
+        estimator: ``pooled`` or ``stratified``.
+        status: Final status code per seed (0 collecting, 1 leader, 2 winner, 3 no-difference).
+        decided_hour: Hours elapsed when the decision was reached; NaN if none, (S,).
+        arm: Declared (or leading) arm per seed, -1 if none, (S,).
+        ab_estimate: Estimate of ``CTR_A - CTR_B`` at the end of every hour, (S, H).
+        ab_truth: The traffic-weighted true ``CTR_A - CTR_B`` over the same hours, (H,).
+        live: Hours counted for the rule (after warm-up, every arm served), (S, H).
+        p_best: P(best) the rule saw each hour, (S, H, K).
+        loss: Expected loss the rule saw each hour, (S, H, K).
+        control_ctr: The control's (arm 0's) estimated CTR each hour, (S, H).
+    """
+
+    estimator: str
+    status: np.ndarray
+    decided_hour: np.ndarray
+    arm: np.ndarray
+    ab_estimate: np.ndarray
+    ab_truth: np.ndarray
+    live: np.ndarray
+    p_best: np.ndarray
+    loss: np.ndarray
+    control_ctr: np.ndarray
+
+    @property
+    def winner(self) -> np.ndarray:
+        return self.status == 2
+
+    @property
+    def no_difference(self) -> np.ndarray:
+        return self.status == 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +98,8 @@ class SimulationResult:
             above the threshold to the end; NaN when no winner was declared, (S,).
         first_crossing_hour: Hours elapsed when any arm first reached the threshold, NaN if
             never -- what an analyst who stops at the first crossing would see, (S,).
+        decisions: Per estimator (``pooled``, ``stratified``): the decision rule applied to
+            every hourly batch, and the A-B estimates it saw.
     """
 
     scenario: Scenario
@@ -71,6 +111,7 @@ class SimulationResult:
     winner: np.ndarray
     identified_hour: np.ndarray
     first_crossing_hour: np.ndarray
+    decisions: dict[str, LabDecision] = field(default_factory=dict)
 
     @property
     def seed(self) -> int:
@@ -136,6 +177,52 @@ def _identification(p_best: np.ndarray, threshold: float) -> tuple[np.ndarray, .
     return winner, identified, first
 
 
+class _Sums:
+    """Running sums over completed hours, so any window's estimate costs O(1) per batch.
+
+    ``cum[:, h]`` holds the sums over hours ``[0, h)``; a window ``[lo, hi)`` is
+    ``cum[:, hi] - cum[:, lo]``, for the pooled counts and the stratified terms alike.
+    """
+
+    def __init__(self, s: int, hours: int, k: int) -> None:
+        self.imps = np.zeros((s, hours + 1, k))
+        self.clicks = np.zeros((s, hours + 1, k))
+        self.terms = np.zeros((2, 4, s, hours + 1, k))
+
+    def add(self, hour: int, imps: np.ndarray, clicks: np.ndarray) -> None:
+        self.imps[:, hour + 1] = self.imps[:, hour] + imps
+        self.clicks[:, hour + 1] = self.clicks[:, hour] + clicks
+        self.terms[..., hour + 1, :] = self.terms[..., hour, :] + hourly_terms(imps, clicks)
+
+    def beta(self, lo: int, hi: int, estimator: str) -> tuple[np.ndarray, ...]:
+        """``(a, b, ctr)`` of ``Beta(1 + alpha, 1 + beta)`` per seed and arm over [lo, hi)."""
+        if estimator == "pooled":
+            n = self.imps[:, hi] - self.imps[:, lo]
+            c = self.clicks[:, hi] - self.clicks[:, lo]
+            ctr = np.divide(c, n, out=np.zeros(n.shape), where=n > 0)
+            return 1.0 + c, 1.0 + n - c, ctr
+        ctr, _, n_eff = moments_from_sums(self.terms[..., hi, :] - self.terms[..., lo, :])
+        return 1.0 + ctr * n_eff, 1.0 + (1.0 - ctr) * n_eff, ctr
+
+
+def _clicks(
+    rng: np.random.Generator, served: np.ndarray, ctr: np.ndarray, scenario: Scenario
+) -> np.ndarray:
+    """Clicks of one tick: binomial, over-dispersed when members repeat (see ``Scenario``).
+
+    A member with ``v`` requests clicks with her own propensity ``q`` (mean ``p``, coefficient
+    of variation ``member_spread``), so the clicks' variance is
+    ``n p (1 - p) + (v - 1) n Var(q)``. Drawing ``Binomial(n, q̄)`` with
+    ``Var(q̄) = (v - 1) Var(q) / n`` reproduces that variance without simulating members.
+    """
+    if scenario.repeat_visits <= 1.0 or scenario.member_spread == 0.0:
+        return rng.binomial(served, ctr)
+    var_q = (scenario.member_spread * ctr) ** 2
+    sd = np.sqrt((scenario.repeat_visits - 1.0) * var_q / np.maximum(served, 1))
+    q = np.clip(ctr + sd * rng.standard_normal(served.shape), 0.0, 1.0)
+    return rng.binomial(served, q)
+
+
 def simulate(
     scenario: Scenario, algorithm: Algorithm, progress: Progress | None = None
 ) -> SimulationResult:
@@ -156,76 +243,127 @@ def simulate(
     rng = np.random.default_rng(scenario.seed)
     s, k, hours = scenario.n_seeds, scenario.n_arms, scenario.hours
     update = _update_minutes(algorithm)
-    tick = math.gcd(update, 60)
+    ttl = scenario.cache_ttl_seconds // 60
+    latency = scenario.job_latency_minutes
+    tick = math.gcd(math.gcd(update, 60), math.gcd(latency or 60, ttl or 60))
     ticks_per_hour = 60 // tick
     ticks_per_update = update // tick
+    latency_ticks = latency // tick
     requests = _requests_per_tick(scenario.impressions_per_hour, ticks_per_hour)
+    # Share of requests from a member answered within the TTL: repeat visits inside the TTL.
+    hit_share = (1.0 - 1.0 / scenario.repeat_visits) * min(1.0, ttl / 60.0)
 
     cum_imps = np.zeros((s, k), dtype=np.int64)
     cum_clicks = np.zeros((s, k), dtype=np.int64)
     imps = np.zeros((s, hours, k), dtype=np.int64)
     clicks = np.zeros((s, hours, k), dtype=np.int64)
     regret = np.zeros((s, hours))
-    p_best = np.zeros((s, hours, k))
 
-    # bTS's evaluation window: the last `window` ticks of counts, summed as they slide.
-    window_ticks = None
-    if isinstance(algorithm, BatchedThompson) and algorithm.window_hours is not None:
-        window_ticks = algorithm.window_hours * ticks_per_hour
-    history: deque[tuple[np.ndarray, np.ndarray]] = deque()
-    win_imps = np.zeros((s, k), dtype=np.int64)
-    win_clicks = np.zeros((s, k), dtype=np.int64)
-    if window_ticks is None:
-        # No window: the counts since the start, updated in place with them.
-        win_imps, win_clicks = cum_imps, cum_clicks
+    bts = algorithm if isinstance(algorithm, BatchedThompson) else None
+    window = bts.window_hours if bts is not None else None
+    # The lab's decision batches: hourly, on all hours since the start (see docs/simulation.md).
+    dec_p = {e: np.zeros((s, hours, k)) for e in ("pooled", "stratified")}
+    dec_loss = {e: np.zeros((s, hours, k)) for e in ("pooled", "stratified")}
+    dec_ctrl = {e: np.zeros((s, hours)) for e in ("pooled", "stratified")}
+    dec_ab = {e: np.zeros((s, hours)) for e in ("pooled", "stratified")}
+    live = np.zeros((s, hours), dtype=bool)
+    truth = np.zeros(hours)
+    true_ctr = np.array([scenario.ctr_at(h) for h in range(hours)])  # (H, K)
+    sums = _Sums(s, hours, k)
+
     even = np.full(k, 1.0 / k)
     shares = even[None, :].repeat(s, axis=0)
+    previous = shares
+    pending: np.ndarray | None = None
+    live_at = 0
+    switched_at = 0
+    warm = np.ones(s, dtype=bool)
 
     for t in range(hours * ticks_per_hour):
         hour, within = divmod(t, ticks_per_hour)
-        ctr = np.asarray(scenario.ctr_at(hour))
+        ctr = true_ctr[hour]
         n = int(requests[within])
         if t % ticks_per_update == 0:
+            new: np.ndarray | None = None
             if isinstance(algorithm, StaticSplit):
                 weights = even if algorithm.weights is None else np.asarray(algorithm.weights)
-                shares = np.broadcast_to(weights, (s, k))
+                new = np.broadcast_to(weights, (s, k))
             elif isinstance(algorithm, EpsilonGreedy):
-                shares = epsilon_greedy_shares(cum_imps, cum_clicks, algorithm.epsilon)
+                new = epsilon_greedy_shares(cum_imps, cum_clicks, algorithm.epsilon)
             elif isinstance(algorithm, UCB1):
-                shares = ucb1_shares(cum_imps, cum_clicks)
-            elif isinstance(algorithm, BatchedThompson):
+                new = ucb1_shares(cum_imps, cum_clicks)
+            elif bts is not None:
+                # The batch covers the whole hours before it; partial hours wait for the next.
+                end = hour
+                lo = 0 if window is None else max(0, end - window)
+                a, b, _ = sums.beta(lo, end, bts.estimator)
+                win_imps = sums.imps[:, end] - sums.imps[:, lo]
                 warm = bts_in_warmup(
-                    t * tick / 60.0,
-                    win_imps,
-                    algorithm.warmup_hours,
-                    algorithm.warmup_min_impressions,
+                    t * tick / 60.0, win_imps, bts.warmup_hours, bts.warmup_min_impressions
                 )
-                warm_w = even if algorithm.warmup_weights is None else algorithm.warmup_weights
-                shares = bts_shares(win_imps, win_clicks, warm, np.asarray(warm_w), algorithm.floor)
+                warm_w = even if bts.warmup_weights is None else bts.warmup_weights
+                new = bts_shares_from_beta(a, b, warm, np.asarray(warm_w), bts.floor)
             frozen_imps, frozen_clicks = cum_imps.copy(), cum_clicks.copy()
+            if new is not None:
+                if latency_ticks and t > 0 and bts is not None:
+                    pending, live_at = new, t + latency_ticks
+                else:
+                    previous, shares, switched_at = shares, new, t
+        if pending is not None and t >= live_at:
+            previous, shares, switched_at, pending = shares, pending, t, None
         if isinstance(algorithm, Thompson):
             served = thompson_serve(frozen_imps, frozen_clicks, n, rng)
         else:
-            served = rng.multinomial(n, shares / shares.sum(axis=1, keepdims=True))
-        got = rng.binomial(served, ctr)
+            served_shares = shares
+            if hit_share > 0 and ttl > 0:
+                # Cached answers made before the switch still serve the old allocation.
+                minutes = (t - switched_at + 0.5) * tick
+                cached = hit_share * max(0.0, 1.0 - minutes / ttl)
+                served_shares = cached * previous + (1.0 - cached) * shares
+            served = rng.multinomial(n, served_shares / served_shares.sum(axis=1, keepdims=True))
+        got = _clicks(rng, served, ctr, scenario)
         cum_imps += served
         cum_clicks += got
         imps[:, hour] += served
         clicks[:, hour] += got
         regret[:, hour] += served @ (ctr.max() - ctr)
-        if window_ticks is not None:
-            history.append((served, got))
-            win_imps += served
-            win_clicks += got
-            if len(history) > window_ticks:
-                old_imps, old_clicks = history.popleft()
-                win_imps -= old_imps
-                win_clicks -= old_clicks
         if within == ticks_per_hour - 1:
-            p_best[:, hour] = probability_best_grid(1.0 + cum_clicks, 1.0 + cum_imps - cum_clicks)
+            sums.add(hour, imps[:, hour], clicks[:, hour])
+            # The decision weighs all the evidence since the start; the window is the bandit's.
+            lo = 0
+            if k >= 2:
+                truth[hour] = float((true_ctr[: hour + 1, 0] - true_ctr[: hour + 1, 1]).mean())
+            served_all = (cum_imps > 0).all(axis=1)
+            past_warmup = (hour + 1) >= (bts.warmup_hours if bts is not None else 0.0)
+            live[:, hour] = served_all & past_warmup & (~warm if bts is not None else True)
+            for est in ("pooled", "stratified"):
+                a, b, est_ctr = sums.beta(lo, hour + 1, est)
+                dec_p[est][:, hour], dec_loss[est][:, hour] = decision_grid(a, b)
+                dec_ctrl[est][:, hour] = est_ctr[:, 0]
+                if k >= 2:
+                    dec_ab[est][:, hour] = est_ctr[:, 0] - est_ctr[:, 1]
             if progress is not None:
                 progress(hour + 1, hours)
 
+    decisions = {}
+    for est in ("pooled", "stratified"):
+        status, decided, arm, _ = decision_path(
+            dec_p[est], dec_loss[est], dec_ctrl[est], live, scenario.rule
+        )
+        decisions[est] = LabDecision(
+            estimator=est,
+            status=status,
+            decided_hour=np.where(decided >= 0, decided + 1.0, np.nan),
+            arm=arm,
+            ab_estimate=dec_ab[est],
+            ab_truth=truth,
+            live=live,
+            p_best=dec_p[est],
+            loss=dec_loss[est],
+            control_ctr=dec_ctrl[est],
+        )
+    # P(best) on all counts since the start, uniform prior: the pooled decision's own figure.
+    p_best = dec_p["pooled"]
     winner, identified, first = _identification(p_best, scenario.threshold)
     return SimulationResult(
         scenario=scenario,
@@ -237,4 +375,5 @@ def simulate(
         winner=winner,
         identified_hour=identified,
         first_crossing_hour=first,
+        decisions=decisions,
     )

@@ -67,7 +67,7 @@ def test_live_ctr_other_experiment(make_app, demo) -> None:
 def test_winners_realtime_and_daily(make_app, demo) -> None:
     at = make_app(page="winners")
     assert not at.exception
-    leader = at.metric[0].value
+    leader = at.metric[3].value  # after the decision's three metrics
     assert leader == "EXP-01-APS002-01"
     realtime = frame(at, "model_code").set_index("model_code")
     assert realtime.loc["EXP-01-APS002-01", "control"]
@@ -76,8 +76,26 @@ def test_winners_realtime_and_daily(make_app, demo) -> None:
     assert ncf["lift_low"] < ncf["lift"] < ncf["lift_high"]
     assert realtime["p_best"].sum() == pytest.approx(1.0, abs=1e-6)
     summary = frame(at, "day")
-    assert len(summary) >= 3 and set(summary["winner"]) <= set(realtime.index)
+    assert len(summary) >= 3 and set(summary["leader"]) <= set(realtime.index)
     assert len(at.get("vega_lite_chart")) == 1  # the lift intervals
+
+
+def test_winners_shows_the_decision_with_stratified_beside_pooled(make_app, demo) -> None:
+    at = make_app(page="winners")
+    assert not at.exception
+    status = at.metric[0].value
+    assert status in {"collecting", "leader", "winner", "no-difference"}
+    table = frame(at, "model").set_index("model")
+    assert set(table.index) == {"EXP-01-APS002-01", "EXP-01-NCF-01"}
+    for column in ("stratified ctr", "pooled ctr", "p_best", "expected_loss", "pooled p_best"):
+        assert table[column].notna().all()
+    assert (table["stratified low"] < table["stratified ctr"]).all()
+    assert table["p_best"].sum() == pytest.approx(1.0, abs=1e-6)
+    labels = " ".join(str(m.value) for m in at.markdown)
+    # "winner" only when the rule says so; otherwise "leading (P(best) ..., not decided)".
+    assert ("winner:" in labels) == (status == "winner")
+    if status == "leader":
+        assert "not decided" in labels
 
 
 def test_winners_daily_table_counts_match_the_days(make_app, demo) -> None:
@@ -91,7 +109,7 @@ def test_winners_daily_table_counts_match_the_days(make_app, demo) -> None:
         assert day_rows.loc[code, "impressions"] == sum(
             m.impressions for m in metrics if m.model_code == code and m.hour.date() == first_day
         )
-    assert rows.groupby("day")["winner"].sum().eq(1).all()
+    assert rows.groupby("day")["leader"].sum().eq(1).all()
 
 
 def test_posteriors_from_the_latest_batch_with_history(make_app, demo) -> None:

@@ -78,7 +78,7 @@ def test_window_counts_and_latest_window() -> None:
 def test_daily_winner_uses_each_days_own_data() -> None:
     rows = [m("A", 1, 1000, 80), m("B", 1, 1000, 40), m("A", 25, 1000, 40), m("B", 25, 1000, 80)]
     daily = daily_winner_frame(rows, ["A", "B"])
-    won = daily[daily["winner"]]
+    won = daily[daily["leader"]]
     winners = dict(zip(won["day"], won["model_code"], strict=True))
     assert winners == {date(2026, 11, 27): "A", date(2026, 11, 28): "B"}
     assert daily["day"].iloc[0] == date(2026, 11, 28)  # newest first

@@ -82,3 +82,56 @@ def test_simulator_page_needs_a_signed_in_user() -> None:
     assert not at.exception
     assert not at.get("vega_lite_chart")
     assert [t.value for t in at.title] != ["Simulator"]
+
+
+def test_simulator_page_physics_inputs_and_decision_table() -> None:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["auth_user"] = {"name": "ana", "role": "analyst"}
+    at.session_state["sim_seeds"] = 4
+    at.session_state["sim_days"] = 1
+    at.session_state["sim_per_hour"] = 300
+    at.session_state["sim_algorithms"] = ["bts"]
+    at.session_state["sim_cycle"] = 0.6
+    at.session_state["sim_ttl"] = 300
+    at.session_state["sim_latency"] = 10
+    at.session_state["sim_window"] = "cumulative"
+    at.session_state["sim_estimator"] = "stratified"
+    at.run()
+    assert not at.exception
+    assert at.dataframe[0].value["algorithm"].tolist() == ["bts 60m cumulative stratified"]
+    decisions = at.dataframe[1].value
+    assert decisions["estimator"].tolist() == ["pooled", "stratified"]
+    assert {"winner declared", "A-B bias (pp)", "median hours to decision"} <= set(decisions)
+
+
+def test_simulate_prints_the_decision_table_with_physics(capsys: pytest.CaptureFixture) -> None:
+    argv = [
+        "simulate", "--days", "1", "--seeds", "4", "--algorithms", "bts",
+        "--cycle-amplitude", "0.6,0.3", "--cache-ttl", "300", "--job-latency", "10",
+        "--repeat-visits", "3", "--member-spread", "0.5", "--drift", "0.058,0.067@12",
+        "--estimator", "stratified", "--rule-batches", "3",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Under the decision rule" in out and "3 consecutive" in out
+    assert "bts 60m stratified" in out and "stratified" in out.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--cache-ttl", "30"],
+        ["--cycle-amplitude", "1.5"],
+        ["--rule-p-best", "2"],
+    ],
+)
+def test_simulate_bad_physics_is_one_line(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    assert main(["simulate", "--days", "1", "--seeds", "1", *argv]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("dynab simulate: error:")
+
+
+def test_simulate_malformed_drift_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["simulate", "--drift", "0.1@x"])
+    assert exit_.value.code == 2
+    assert "expected CTRS@HOUR" in capsys.readouterr().err
