@@ -146,7 +146,7 @@ def local_member_hash_key(data_dir: Path) -> str:
     key = secrets.token_hex(32)
     # Written to a private temporary file, then linked into place: the link fails if another
     # process got there first, and then both use the first key; nobody reads a half-written one.
-    tmp = path.with_name(f".{LOCAL_KEY_FILE}.{os.getpid()}")
+    tmp = path.with_name(f".{LOCAL_KEY_FILE}.{secrets.token_hex(8)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(key + "\n")

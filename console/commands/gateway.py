@@ -15,6 +15,7 @@ from services.gateway import schema
 from services.gateway.cache import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS, TtlCache, check_ttl
 from services.gateway.recorder import GatewayRecorder
 from services.gateway.server import SelectorGateway
+from services.hashing import local_member_hash_key
 from services.mongo.embedded import EmbeddedMongo
 from services.mongo.repository import MongoStore, connect
 from services.serving.config_cache import ConfigurationCache
@@ -85,7 +86,9 @@ def _say(message: str) -> None:
 def run(args: argparse.Namespace) -> int:
     check_ttl(args.ttl)
     serving = ServingSettings(
-        refresh_seconds=args.refresh, area_defaults=parse_area_defaults(args.area_defaults)
+        refresh_seconds=args.refresh,
+        area_defaults=parse_area_defaults(args.area_defaults),
+        member_hash_key=local_member_hash_key(args.data_dir),
     )
     server: EmbeddedMongo | None = None
     uri = args.mongodb_uri
