@@ -22,7 +22,10 @@ from collections.abc import Sequence
 
 def parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
-        prog="entry.py", description=__doc__.splitlines()[0], add_help=False
+        prog="entry.py",
+        description=__doc__.splitlines()[0],
+        add_help=False,
+        allow_abbrev=False,
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--mongodb-uri-secret", metavar="ARN", help="Secrets Manager secret")

@@ -218,3 +218,35 @@ def test_the_zipped_job_runs_its_entry_point_with_the_uri_from_ssm(
         text=True,
     )
     assert probe.stdout.count("dynab.zip") == 2, probe.stdout + probe.stderr
+
+
+def load_entry():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dynab_emr_entry", EMR / "entry.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_entry_point_refuses_a_uri_on_its_command_line(capsys) -> None:
+    entry = load_entry()
+    with pytest.raises(SystemExit) as exit_info:
+        entry.main(["--mongodb-uri", "mongodb://u:p@h/db", "--input", "s3://b/e"])
+    assert exit_info.value.code == 2
+    assert "would put the password in the step's arguments" in capsys.readouterr().err
+
+
+def test_an_unreadable_secret_is_one_line_and_exit_2(
+    capsys,
+    monkeypatch: pytest.MonkeyPatch,
+    moto_endpoint: str,  # noqa: F811 (the fixture)
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    code = load_entry().main(["--mongodb-uri-ssm", "/dynab/nothing", "--input", "s3://b/e"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and "cannot read SSM parameter /dynab/nothing" in err[0]
+    assert "MONGODB_URI" not in os.environ
