@@ -12,12 +12,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system dynab && useradd --system --gid dynab --home-dir /app dynab
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY services ./services
 COPY console ./console
 COPY .streamlit/config.toml ./.streamlit/config.toml
-# Authlib lets st.login talk to an OIDC provider in production.
-RUN pip install . "Authlib>=1.3.2" && chown -R dynab:dynab /app
+# Only the console's dependencies (the core plus the `console` extra, Authlib for st.login's
+# OIDC included), at the versions the tests ran with: no Spark, no embedded server, no test tools.
+RUN pip install -c constraints.txt ".[console]" && chown -R dynab:dynab /app
 
 USER dynab
 EXPOSE 8501

@@ -7,17 +7,29 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench clean system-deps
+.PHONY: run test test-emr lint format bench clean system-deps constraints
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dynab needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
+$(STAMP): pyproject.toml constraints.txt | $(PY)
 	@echo "installing dynab and its dependencies into $(VENV) ..."
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
+
+# Re-pin constraints.txt from a fresh venv after changing pyproject.toml's dependencies.
+constraints:
+	rm -rf .venv-pin && $(PYTHON) -m venv .venv-pin
+	.venv-pin/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+	{ sed -n '/^#/p' constraints.txt; .venv-pin/bin/pip freeze --exclude-editable \
+	  | grep -v -E '^(-e |dynab)'; } > constraints.txt.new && mv constraints.txt.new constraints.txt
+	rm -rf .venv-pin
+	{ sed -n '/^#/p' spark/emr/constraints.txt; \
+	  grep -v -E '^#|^(numpy|pandas|scipy|pyarrow|pyspark)==' constraints.txt; \
+	  grep -E '^(numpy|pandas|scipy|pyarrow|pyspark)==' spark/emr/constraints.txt; \
+	} > spark/emr/constraints.txt.new && mv spark/emr/constraints.txt.new spark/emr/constraints.txt
 
 system-deps:
 	@scripts/ensure-system-deps.sh java chromium
@@ -39,9 +51,21 @@ test: $(STAMP) system-deps lint
 	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
+	@$(MAKE) --no-print-directory test-emr
+
+# The parameter job's tests again under EMR 7.x's Spark (3.5) and the versions the EMR bootstrap
+# installs (spark/emr/constraints.txt), in a venv of their own.
+EMR_VENV ?= .venv-emr
+$(EMR_VENV)/.installed: pyproject.toml spark/emr/constraints.txt
+	$(PYTHON) -m venv $(EMR_VENV)
+	$(EMR_VENV)/bin/pip install --quiet --disable-pip-version-check -c spark/emr/constraints.txt -e '.[test]'
+	@touch $@
+
+test-emr: $(EMR_VENV)/.installed system-deps
+	$(EMR_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/spark
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis artifacts build *.egg-info
+	rm -rf $(VENV) $(EMR_VENV) .pytest_cache .ruff_cache .hypothesis artifacts build *.egg-info

@@ -20,6 +20,7 @@ from services.exceptions import DynabError, ValidationError
 COMMANDS: dict[str, str] = {
     "run": "run",
     "mongo": "mongo",
+    "init-db": "init_db",
     "demo-data": "demo_data",
     "traffic": "traffic",
     "update-params": "update_params",

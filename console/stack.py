@@ -44,6 +44,7 @@ from services.gateway import schema as gateway_schema
 from services.gateway.cache import TtlCache
 from services.gateway.recorder import GatewayRecorder
 from services.gateway.server import SelectorGateway
+from services.hashing import local_member_hash_key
 from services.mongo.embedded import EmbeddedMongo, free_port
 from services.mongo.repository import MongoStore, connect
 from services.serving.config_cache import ConfigurationCache
@@ -226,7 +227,10 @@ class Stack:
 
     def _start_gateway(self) -> None:
         assert self.db is not None and self.store is not None and self.clock is not None
-        serving = ServingSettings(refresh_seconds=30.0)
+        serving = ServingSettings(
+            refresh_seconds=30.0,
+            member_hash_key=local_member_hash_key(Path(self.options.data_dir)),
+        )
         self.recorder = GatewayRecorder(self.db, self.clock).start()
         cache = ConfigurationCache(self.store, self.clock, refresh_seconds=serving.refresh_seconds)
         service = SelectorService(

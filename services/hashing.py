@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import secrets
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
+from pathlib import Path
 
 from services.exceptions import ValidationError
 
@@ -119,3 +122,38 @@ def pick_bucket(u: float, weights: Sequence[float]) -> int:
     if isinstance(u, bool) or not isinstance(u, int | float) or not 0.0 <= u < 1.0:
         raise ValidationError("u", f"must be a number in [0, 1), got {u!r}")
     return bucket_of(float(u), cumulative_weights(weights))
+
+
+#: File under the data folder holding the embedded stack's member-hash key.
+LOCAL_KEY_FILE = "member-hash.key"
+
+
+def local_member_hash_key(data_dir: Path) -> str:
+    """The embedded stack's member-hash key: random, made once, kept under ``data_dir``.
+
+    The key of the HMAC that hides member ids in logs must be secret (a public key lets anyone
+    hash candidate ids and match them); it must also stay the same across restarts, so that a
+    member's hash does. On AWS the key comes from Secrets Manager instead.
+    """
+    path = Path(data_dir) / LOCAL_KEY_FILE
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if key:
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # Written to a private temporary file, then linked into place: the link fails if another
+    # process got there first, and then both use the first key; nobody reads a half-written one.
+    tmp = path.with_name(f".{LOCAL_KEY_FILE}.{secrets.token_hex(8)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        key = path.read_text().strip()
+    finally:
+        tmp.unlink()
+    return key

@@ -18,6 +18,7 @@ from services.exceptions import DynabError
 from services.gateway.cache import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS, TtlCache, check_ttl
 from services.gateway.recorder import GatewayRecorder
 from services.gateway.server import HttpLimits, SelectorGateway
+from services.hashing import local_member_hash_key
 from services.mongo.embedded import EmbeddedMongo
 from services.mongo.repository import MongoStore, connect
 from services.serving.config_cache import ConfigurationCache
@@ -142,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     serving = replace(
-        ServingSettings.from_env(os.environ),
+        ServingSettings.from_env(os.environ, member_hash_key=local_member_hash_key(args.data_dir)),
         refresh_seconds=args.refresh,
         area_defaults=parse_area_defaults(args.area_defaults),
     )

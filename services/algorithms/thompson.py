@@ -99,10 +99,43 @@ def sticky_weights(params: Sequence[ArmParameters], floor: float = 0.0) -> np.nd
     if not params:
         raise ValidationError("params", "at least one arm is needed")
     check_floor(floor, len(params))
-    # Imported here, not at the top: only the sticky mode's cold path needs it, and a Lambda
-    # serving static or draw-mode tests should not pay for loading the integration code.
-    from services.statistics.probability_best import probability_best
-
     a = [1.0 + p.alpha for p in params]
     b = [1.0 + p.beta for p in params]
+    # Imported here, not at the top: only the sticky mode's cold path needs it, and a Lambda
+    # serving static or draw-mode tests should not pay for loading the integration code.
+    try:
+        from services.statistics.probability_best import probability_best
+    except ImportError:
+        # The Lambda package leaves scipy out (it would be most of the package); there, the
+        # shares are sampled instead -- only when the batch carries no usable stored weights.
+        return apply_floor(sampled_probability_best(a, b), floor)
     return apply_floor(probability_best(a, b), floor)
+
+
+#: Draws of :func:`sampled_probability_best`: a share's standard error is at most 0.0005.
+SAMPLED_DRAWS = 1_000_000
+_SAMPLED_CHUNK = 200_000
+
+
+def sampled_probability_best(
+    a: Sequence[float], b: Sequence[float], draws: int = SAMPLED_DRAWS
+) -> np.ndarray:
+    """P(arm k has the highest draw) under ``Beta(a_k, b_k)``, by seeded Monte Carlo (numpy only).
+
+    The seed is a hash of the parameters, so every selector instance serving the same batch
+    computes the very same shares -- which the sticky mode needs, since its buckets must agree
+    across instances -- while different batches get independent draws.
+    """
+    import hashlib
+
+    key = repr((tuple(float(x) for x in a), tuple(float(x) for x in b))).encode()
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
+    av, bv = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    wins = np.zeros(len(av), dtype=np.int64)
+    done = 0
+    while done < draws:
+        n = min(_SAMPLED_CHUNK, draws - done)
+        best = np.argmax(rng.beta(av, bv, size=(n, len(av))), axis=1)
+        wins += np.bincount(best, minlength=len(av))
+        done += n
+    return wins / float(draws)

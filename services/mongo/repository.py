@@ -82,19 +82,25 @@ def connect(
     db_name: str | None = None,
     timeout_ms: int = 5000,
     app_name: str = "dynab",
+    operation_timeout_ms: int | None = None,
 ) -> Database:
     """A database handle; ``uri`` defaults to ``MONGODB_URI``.
 
     The timeouts bound how long a caller waits for an unreachable server; the selector passes
-    short ones so that a page never waits on a store outage.
+    short ones so that a page never waits on a store outage. ``operation_timeout_ms`` is
+    pymongo's ``timeoutMS``: a bound on a whole operation, retries included.
     """
     uri = uri or os.environ.get("MONGODB_URI")
     if not uri:
         raise StoreUnavailableError(
             "MONGODB_URI is not set; start the embedded server with `dynab mongo` or set it"
         )
+    extra: dict[str, int] = {}
+    if operation_timeout_ms is not None:
+        extra["timeoutMS"] = operation_timeout_ms
     client: MongoClient = MongoClient(
         uri,
+        **extra,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
         socketTimeoutMS=max(timeout_ms * 2, 1000),

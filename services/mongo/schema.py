@@ -40,7 +40,13 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
             [("experiment_id", ASCENDING), ("model_code", ASCENDING), ("hour", ASCENDING)],
             {"unique": True},
         ),
-        ([("experiment_id", ASCENDING), ("hour", ASCENDING)], {}),
+        # The hourly query: one experiment's hours in a range, every model, sorted by hour then
+        # model -- answered from this index alone (it replaces the (experiment_id, hour) one,
+        # its prefix).
+        (
+            [("experiment_id", ASCENDING), ("hour", ASCENDING), ("model_code", ASCENDING)],
+            {},
+        ),
     ],
     AUDIT_LOG: [
         ([("experiment_id", ASCENDING), ("at", ASCENDING)], {}),

@@ -18,11 +18,27 @@ from services.serving.service import SelectorService
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
-def response(status: int, body: Mapping[str, Any]) -> dict[str, Any]:
-    """An API Gateway proxy response with a JSON body."""
+#: The body of every answer given when the selector cannot start: what failed is logged, never
+#: sent (a driver or DNS error names hosts and users).
+UNAVAILABLE = {"error": "the selector is unavailable"}
+
+
+def response(
+    status: int, body: Mapping[str, Any], cache_ttl_seconds: int | None = None
+) -> dict[str, Any]:
+    """An API Gateway proxy response with a JSON body.
+
+    A ``200`` says how long a client may keep it, ``private`` as it is one member's answer (the
+    same TTL as API Gateway's cache, which keys on the member); errors are never kept.
+    """
+    headers = dict(JSON_HEADERS)
+    if status != 200:
+        headers["Cache-Control"] = "no-store"
+    elif cache_ttl_seconds is not None:
+        headers["Cache-Control"] = f"private, max-age={cache_ttl_seconds}"
     return {
         "statusCode": status,
-        "headers": dict(JSON_HEADERS),
+        "headers": headers,
         "body": json.dumps(body, separators=(",", ":")),
     }
 
@@ -38,4 +54,4 @@ def handle_event(event: object, service: SelectorService) -> dict[str, Any]:
     except Exception as exc:
         service.log.error("unexpected error", error=f"{type(exc).__name__}: {exc}")
         return response(500, {"error": "internal error"})
-    return response(result.status, result.body)
+    return response(result.status, result.body, service.settings.cache_ttl_seconds)

@@ -1,9 +1,10 @@
 """X-Ray subsegments around the configuration load and the selection, on AWS only.
 
-The X-Ray SDK is used only inside Lambda with tracing on (``_X_AMZN_TRACE_ID`` set by the runtime
-and ``AWS_XRAY_SDK_ENABLED`` not ``false``). Everywhere else -- the local gateway, tests,
-benchmarks -- :func:`subsegment` is a no-op, so the SDK never logs "segment not found" or polls a
-local daemon for sampling rules.
+Tracing goes through Powertools' ``Tracer``: the Lambda module creates it (which patches botocore
+and pymongo, so the SSM, Secrets Manager and MongoDB calls show in the trace with their time) and
+decorates the handler; here the same tracer -- Powertools keeps one configuration per process --
+opens the two named subsegments. Outside Lambda (the local gateway, tests, benchmarks), or with
+``POWERTOOLS_TRACE_DISABLED=true`` / ``AWS_XRAY_SDK_ENABLED=false``, :func:`subsegment` is a no-op.
 """
 
 from __future__ import annotations
@@ -13,25 +14,25 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-_configured = False
+_tracer: Any = None
 
 
 def tracing_enabled() -> bool:
     if os.environ.get("AWS_XRAY_SDK_ENABLED", "true").lower() == "false":
         return False
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower() in ("true", "1"):
+        return False
     return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
-def _recorder() -> Any:
-    global _configured
-    from aws_xray_sdk.core import xray_recorder
+def tracer() -> Any:
+    """The process's Powertools Tracer (created on first use, inside Lambda only)."""
+    global _tracer
+    if _tracer is None:
+        from aws_lambda_powertools import Tracer
 
-    if not _configured:
-        # Inside Lambda the function's segment comes from the runtime; sampling is decided there
-        # too, so the SDK must not run its own sampler (a thread polling 127.0.0.1:2000).
-        xray_recorder.configure(sampling=False, context_missing="LOG_ERROR")
-        _configured = True
-    return xray_recorder
+        _tracer = Tracer()
+    return _tracer
 
 
 @contextlib.contextmanager
@@ -40,7 +41,7 @@ def subsegment(name: str, **annotations: str) -> Iterator[None]:
     if not tracing_enabled():
         yield
         return
-    with _recorder().in_subsegment(name) as sub:
+    with tracer().provider.in_subsegment(name) as sub:
         if sub is not None:
             for key, value in annotations.items():
                 sub.put_annotation(key, value)
