@@ -47,11 +47,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 # pytest's exit code 5 ("no tests collected") is a failure here.
-test: $(STAMP) system-deps lint
+# The job's tests under EMR's Spark run first, so that pytest's closing line is the whole suite's.
+test: $(STAMP) system-deps lint test-emr
 	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
-	@$(MAKE) --no-print-directory test-emr
 
 # The parameter job's tests again under EMR 7.x's Spark (3.5) and the versions the EMR bootstrap
 # installs (spark/emr/constraints.txt), in a venv of their own.
