@@ -24,8 +24,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from services.decision_rule import DecisionRule
 from services.exceptions import ValidationError
-from services.statistics.decision import DecisionRule
 
 EXPERIMENT_ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 AREA_CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pymongo import monitoring
+from pymongo import MongoClient, monitoring
 
 from services.clock import FixedClock
 from services.experiments import ExperimentType, Status
@@ -252,10 +252,16 @@ def test_a_warm_batch_serves_its_stored_weight_as_the_propensity(
     }
 
 
-def test_a_fallback_has_propensity_one(store: MongoStore, clock: FixedClock) -> None:
-    exp = start_experiment(store)
-    store.db["experiments"].update_one(
-        {"_id": exp.experiment_id}, {"$set": {"status": Status.STOPPED.value}}
+def test_a_fallback_has_propensity_one(clock: FixedClock) -> None:
+    # GIVEN a store that does not answer and an area default
+    client = MongoClient("mongodb://127.0.0.1:1/", serverSelectionTimeoutMS=200, connect=False)
+    dead = MongoStore(client["dynab"], clock)
+    # WHEN the selector is asked
+    body = ask(make_service(dead, clock, area_defaults={"MAIN": MAIN_DEFAULT})).body
+    client.close()
+    # THEN it serves the default as a fallback, with the probability that served it: 1
+    assert (body["reason"], body["model_code"], body["propensity"]) == (
+        "fallback",
+        MAIN_DEFAULT,
+        1.0,
     )
-    body = ask(make_service(store, clock)).body
-    assert (body["reason"], body["propensity"]) == ("fallback", 1.0)

@@ -161,7 +161,10 @@ def test_the_zipped_job_runs_its_entry_point_with_the_uri_from_ssm(
     with EventLogWriter(tmp_path / "events", writer_id="t") as writer:
         generate(TrafficConfig(arms, start, hours=2, requests_per_hour=200, seed=3), writer)
     boto3.client("ssm", endpoint_url=moto_endpoint).put_parameter(
-        Name="/dynab/mongodb-uri", Value=f"{mongo_server.uri}{mongo_db.name}", Type="SecureString"
+        Name="/dynab/mongodb-uri",
+        Value=f"{mongo_server.uri}{mongo_db.name}",
+        Type="SecureString",
+        Overwrite=True,  # moto keeps one state per process, shared by every test module
     )
     # WHEN spark-submit runs the step's entry point with the zip, under the interpreter the
     # EMR configuration names -- here the project's Python -- from a folder without the sources
