@@ -31,6 +31,15 @@ def drop_duplicate_events(events: DataFrame) -> DataFrame:
     return events.dropDuplicates(["event_id"])
 
 
+def deduplicate_with_copies(events: DataFrame) -> DataFrame:
+    """One row per ``event_id`` and ``copies``, how many times it was delivered (one shuffle
+    gives both the events and the duplicate counts)."""
+    columns = [c for c in events.columns if c != "event_id"]
+    return events.groupBy("event_id").agg(
+        *[F.first(c).alias(c) for c in columns], F.count(F.lit(1)).cast("long").alias("copies")
+    )
+
+
 def duplicate_counts(events: DataFrame) -> DataFrame:
     """``experiment_id``, ``duplicate_events``: rows beyond the first of each ``event_id``."""
     return (
@@ -42,9 +51,9 @@ def duplicate_counts(events: DataFrame) -> DataFrame:
     )
 
 
-def impressions_of(events: DataFrame) -> DataFrame:
+def impressions_of(events: DataFrame, extra: tuple[str, ...] = ()) -> DataFrame:
     return events.filter(F.col("event_type") == "impression").select(
-        "request_id", "ts", "hour", "member_id", "experiment_id", "model_code"
+        "request_id", "ts", "hour", "member_id", "experiment_id", "model_code", *extra
     )
 
 
@@ -55,13 +64,19 @@ def actions_of(events: DataFrame) -> DataFrame:
 
 
 def attribute_actions(
-    impressions: DataFrame, actions: DataFrame, attribution_seconds: int
+    impressions: DataFrame,
+    actions: DataFrame,
+    attribution_seconds: int,
+    *,
+    keep: tuple[str, ...] = (),
+    keep_impression: tuple[str, ...] = (),
 ) -> DataFrame:
     """Each click/order with its impression and a ``status``: attributed, late or orphan.
 
     Columns: ``event_id``, ``event_type``, ``request_id``, ``experiment_id`` (as logged with the
     action), ``status``, and of the impression ``imp_experiment_id``, ``imp_model_code``,
-    ``imp_hour`` (null for an orphan).
+    ``imp_hour`` (null for an orphan); then the action's columns named in ``keep`` and the
+    impression's named in ``keep_impression`` (as ``imp_<name>``).
     """
     imp = impressions.select(
         "request_id",
@@ -69,6 +84,7 @@ def attribute_actions(
         F.col("experiment_id").alias("imp_experiment_id"),
         F.col("model_code").alias("imp_model_code"),
         F.col("hour").alias("imp_hour"),
+        *[F.col(name).alias(f"imp_{name}") for name in keep_impression],
     )
     window_end = F.col("imp_ts") + F.make_dt_interval(secs=F.lit(attribution_seconds))
     status = (
@@ -85,33 +101,69 @@ def attribute_actions(
         "imp_experiment_id",
         "imp_model_code",
         "imp_hour",
+        *keep,
+        *[f"imp_{name}" for name in keep_impression],
     )
+
+
+def action_quality(attributed: DataFrame, by: tuple[str, ...] = ()) -> DataFrame:
+    """Per ``experiment_id`` (as logged with the action) and the columns ``by``: orphan_clicks,
+    late_clicks, orphan_orders, late_orders (longs)."""
+
+    def count(kind: str, status: str) -> F.Column:
+        hit = (F.col("event_type") == kind) & (F.col("status") == status)
+        return F.sum(F.when(hit, 1).otherwise(0)).cast("long")
+
+    return attributed.groupBy(*by, "experiment_id").agg(
+        count("click", ORPHAN).alias("orphan_clicks"),
+        count("click", LATE).alias("late_clicks"),
+        count("order", ORPHAN).alias("orphan_orders"),
+        count("order", LATE).alias("late_orders"),
+    )
+
+
+def valid_propensity(column: str = "propensity") -> F.Column:
+    """A logged propensity usable as an inverse weight: within (0, 1]."""
+    p = F.col(column)
+    return p.isNotNull() & (p > 0) & (p <= 1)
 
 
 def hourly_metrics(impressions: DataFrame, attributed: DataFrame) -> DataFrame:
     """Per ``experiment_id``, ``model_code``, ``hour``: impressions, clicks (impressions clicked
-    at least once), orders, unique_members; every count a long, absent counts 0."""
+    at least once), orders, unique_members (longs, absent counts 0), and what the estimators
+    need: ``propensity_missing`` (impressions without a usable propensity), ``ipw_weight`` (sum
+    of 1/propensity over the others) and ``ipw_clicks`` (the same over the clicked ones).
+
+    ``impressions`` needs a ``propensity`` column, ``attributed`` an ``imp_propensity`` one
+    (``attribute_actions(..., keep_impression=("propensity",))``).
+    """
     keys = ["experiment_id", "model_code", "hour"]
+    weight = F.when(valid_propensity(), 1.0 / F.col("propensity"))
     shown = impressions.groupBy(*keys).agg(
         F.count(F.lit(1)).alias("impressions"),
         F.countDistinct("member_id").alias("unique_members"),
+        F.sum(F.when(valid_propensity(), 0).otherwise(1)).alias("propensity_missing"),
+        F.coalesce(F.sum(weight), F.lit(0.0)).alias("ipw_weight"),
     )
-    credited = (
+    is_click = F.col("event_type") == "click"
+    per_impression = (
         attributed.filter(F.col("status") == ATTRIBUTED)
-        .select(
+        .groupBy(
             F.col("imp_experiment_id").alias("experiment_id"),
             F.col("imp_model_code").alias("model_code"),
             F.col("imp_hour").alias("hour"),
-            "event_type",
             "request_id",
         )
-        .groupBy(*keys)
         .agg(
-            F.countDistinct(F.when(F.col("event_type") == "click", F.col("request_id"))).alias(
-                "clicks"
-            ),
+            F.max(F.when(is_click, 1).otherwise(0)).alias("clicked"),
             F.sum(F.when(F.col("event_type") == "order", 1).otherwise(0)).alias("orders"),
+            F.first("imp_propensity").alias("propensity"),
         )
+    )
+    credited = per_impression.groupBy(*keys).agg(
+        F.sum("clicked").alias("clicks"),
+        F.sum("orders").alias("orders"),
+        F.sum(F.when(F.col("clicked") == 1, weight)).alias("ipw_clicks"),
     )
     return shown.join(credited, keys, "left").select(
         *keys,
@@ -119,22 +171,17 @@ def hourly_metrics(impressions: DataFrame, attributed: DataFrame) -> DataFrame:
         F.coalesce(F.col("clicks"), F.lit(0)).cast("long").alias("clicks"),
         F.coalesce(F.col("orders"), F.lit(0)).cast("long").alias("orders"),
         F.col("unique_members").cast("long"),
+        F.col("propensity_missing").cast("long"),
+        F.col("ipw_weight").cast("double"),
+        F.coalesce(F.col("ipw_clicks"), F.lit(0.0)).cast("double").alias("ipw_clicks"),
     )
 
 
-def action_quality(attributed: DataFrame) -> DataFrame:
-    """Per ``experiment_id`` (as logged with the action): orphan_clicks, late_clicks,
-    orphan_orders, late_orders (longs)."""
-
-    def count(kind: str, status: str) -> F.Column:
-        hit = (F.col("event_type") == kind) & (F.col("status") == status)
-        return F.sum(F.when(hit, 1).otherwise(0)).cast("long")
-
-    return attributed.groupBy("experiment_id").agg(
-        count("click", ORPHAN).alias("orphan_clicks"),
-        count("click", LATE).alias("late_clicks"),
-        count("order", ORPHAN).alias("orphan_orders"),
-        count("order", LATE).alias("late_orders"),
+def impressions_by_batch(impressions: DataFrame) -> DataFrame:
+    """Per experiment, model, hour and ``batch_id`` (``unknown`` when not logged): impressions."""
+    batch = F.coalesce(F.col("batch_id"), F.lit("unknown"))
+    return impressions.groupBy("experiment_id", "model_code", "hour", batch.alias("batch_id")).agg(
+        F.count(F.lit(1)).cast("long").alias("impressions")
     )
 
 

@@ -1,0 +1,228 @@
+"""The Spark part of one incremental batch: parse the new hours once, read the others back.
+
+Each processed hour is parsed from its raw logs exactly once per run: its lines are counted per
+file (malformed ones quarantined), its events deduplicated and written as a compact Parquet copy
+under ``STATE/events/part=YYYY-MM-DDTHH`` (one folder per raw partition, replaced when the hour is
+processed again). The hours a batch only reads back (attribution look-back, late clicks, hours
+after a late-processed one) come from that copy, or from the raw logs where there is none yet.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from services.events.layout import PARTITION_PATTERN, hour_of_partition
+from services.hourly_metrics import HourlyMetric
+from spark import extract, transform
+from spark.batch_plan import BatchPlan
+
+#: What the compact copy keeps of an event (``copies``: deliveries of its ``event_id``).
+STATE_COLUMNS = (
+    "event_id",
+    "event_type",
+    "request_id",
+    "ts",
+    "hour",
+    "member_id",
+    "experiment_id",
+    "model_code",
+    "batch_id",
+    "propensity",
+)
+
+STATE_SCHEMA = (
+    "event_id string, event_type string, request_id string, ts timestamp_ntz, "
+    "hour timestamp_ntz, member_id string, experiment_id string, model_code string, "
+    "batch_id string, propensity double, copies long, part string"
+)
+
+
+@dataclass
+class HoursResult:
+    """Hourly metrics of the touched hours that have events, and counts per processed hour."""
+
+    hourly: list[HourlyMetric] = field(default_factory=list)
+    hours_with_data: list[datetime] = field(default_factory=list)
+    counts: dict[datetime, dict[str, Any]] = field(default_factory=dict)
+
+
+def part_key(hour: datetime) -> str:
+    return f"{hour:%Y-%m-%dT%H}"
+
+
+def _part_of(file: Column) -> Column:
+    day = F.regexp_extract(file, PARTITION_PATTERN.pattern, 1)
+    hh = F.regexp_extract(file, PARTITION_PATTERN.pattern, 2)
+    return F.concat(day, F.lit("T"), hh)
+
+
+def _hour_in(column: str, hours: Iterable[datetime]) -> Column:
+    return F.col(column).isin([transform._ntz(h) for h in hours])
+
+
+def state_path(state_root: str) -> str:
+    return f"{state_root}/events"
+
+
+def _unique_events(parsed: DataFrame) -> DataFrame:
+    valid = parsed.filter("valid").select(*STATE_COLUMNS, _part_of(F.col("file")).alias("part"))
+    return transform.deduplicate_with_copies(valid)
+
+
+def _read_back(
+    spark: SparkSession, settings: Any, hours: Sequence[datetime], parsed_hours: set[datetime]
+) -> tuple[list[DataFrame], list[datetime]]:
+    """Frames of the events of ``hours`` (compact copy, else raw), and the hours that had any."""
+    base = state_path(settings.state)
+    wanted = {f"{base}/part={part_key(h)}": h for h in hours}
+    copied = extract.existing_paths(spark, list(wanted))
+    frames = []
+    found = [wanted[p] for p in copied]
+    if copied:
+        frames.append(spark.read.option("basePath", base).parquet(*copied))
+    missing = [h for h in hours if h not in set(found) and h not in parsed_hours]
+    raw = extract.existing_paths(spark, extract.hour_paths(settings.root, missing))
+    if raw:
+        frames.append(_unique_events(extract.read_events(spark, raw)))
+        found.extend(hour_of_partition(p) for p in raw)
+    return frames, found
+
+
+def process_hours(
+    spark: Any, settings: Any, plan: BatchPlan, running: set[str], report: Any
+) -> HoursResult:
+    """Parse ``plan.process``, write their compact copies, aggregate ``plan.touched``."""
+    import time
+
+    result = HoursResult()
+    t0 = time.perf_counter()
+    paths = extract.hour_paths(settings.root, plan.process)
+    report.hours_read = sorted(set(plan.process))
+    parsed = extract.read_events(spark, paths).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        lines = extract.line_counts(parsed).collect()
+        per_hour: dict[datetime, dict[str, Any]] = {
+            h: {"events": 0, "malformed_lines": 0, "malformed_files": 0, "quality": {}}
+            for h in plan.process
+        }
+        for row in lines:
+            hour = hour_of_partition(row["file"])
+            counts = per_hour.setdefault(
+                hour, {"events": 0, "malformed_lines": 0, "malformed_files": 0, "quality": {}}
+            )
+            counts["events"] += int(row["valid_lines"])
+            if row["malformed_lines"]:
+                counts["malformed_lines"] += int(row["malformed_lines"])
+                counts["malformed_files"] += 1
+                report.malformed_by_file[row["file"]] = int(row["malformed_lines"])
+        report.events = sum(int(r["valid_lines"]) for r in lines)
+        report.malformed_lines = sum(report.malformed_by_file.values())
+        if report.malformed_lines:
+            extract.quarantine(extract.malformed_lines(parsed), settings.quarantine)
+        (
+            _unique_events(parsed)
+            .write.mode("overwrite")
+            .option("partitionOverwriteMode", "dynamic")
+            .partitionBy("part")
+            .parquet(state_path(settings.state))
+        )
+    finally:
+        parsed.unpersist()
+    report.seconds["extract"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    base = state_path(settings.state)
+    copies = extract.existing_paths(spark, [f"{base}/part={part_key(h)}" for h in plan.process])
+    fresh = (
+        spark.read.option("basePath", base).parquet(*copies)
+        if copies
+        else spark.createDataFrame([], STATE_SCHEMA)
+    )
+    frames, found = _read_back(spark, settings, plan.read_back, set(plan.process))
+    events = fresh
+    for frame in frames:
+        events = events.unionByName(frame)
+    report.hours_read = sorted(set(report.hours_read) | set(found))
+    have = set(found) | set(plan.process)
+    result.hours_with_data = [h for h in plan.touched if h in have]
+
+    duplicates = (
+        fresh.filter(F.col("copies") > 1)
+        .groupBy("part", "experiment_id")
+        .agg(F.sum(F.col("copies") - 1).cast("long").alias("n"))
+        .collect()
+    )
+    impressions = transform.impressions_of(events, extra=("batch_id", "propensity"))
+    actions = events.filter(
+        (F.col("event_type") != "impression") & (F.col("hour") >= transform._ntz(plan.touched[0]))
+    ).select(
+        "event_id", "event_type", "request_id", "ts", "experiment_id", F.col("hour").alias("at")
+    )
+    attributed = transform.attribute_actions(
+        impressions,
+        actions,
+        settings.attribution_seconds,
+        keep=("at",),
+        keep_impression=("propensity",),
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        quality = transform.action_quality(
+            attributed.filter(_hour_in("at", plan.process)), by=("at",)
+        ).collect()
+        shown = impressions.filter(_hour_in("hour", result.hours_with_data))
+        rows = transform.hourly_metrics(shown, attributed).collect()
+        by_batch = transform.impressions_by_batch(shown).collect()
+    finally:
+        attributed.unpersist()
+
+    for row in duplicates:
+        hour = datetime.strptime(row["part"], "%Y-%m-%dT%H")
+        q = per_hour[hour]["quality"].setdefault(row["experiment_id"], _zero_quality())
+        q["duplicate_events"] += int(row["n"])
+    for row in quality:
+        q = per_hour[row["at"]]["quality"].setdefault(row["experiment_id"], _zero_quality())
+        for name in ("orphan_clicks", "late_clicks", "orphan_orders", "late_orders"):
+            q[name] += int(row[name])
+    result.counts = per_hour
+
+    batches: dict[tuple[str, str, datetime], dict[str, int]] = defaultdict(dict)
+    for row in by_batch:
+        key = (row["experiment_id"], row["model_code"], row["hour"])
+        batches[key][row["batch_id"]] = int(row["impressions"])
+    result.hourly = [
+        HourlyMetric(
+            experiment_id=r["experiment_id"],
+            model_code=r["model_code"],
+            hour=r["hour"],
+            impressions=int(r["impressions"]),
+            clicks=int(r["clicks"]),
+            orders=int(r["orders"]),
+            unique_members=int(r["unique_members"]),
+            impressions_by_batch=batches.get((r["experiment_id"], r["model_code"], r["hour"]), {}),
+            propensity_missing=int(r["propensity_missing"]),
+            ipw_weight=float(r["ipw_weight"]),
+            ipw_clicks=float(r["ipw_clicks"]),
+        )
+        for r in rows
+        if r["experiment_id"] in running
+    ]
+    report.seconds["transform"] = time.perf_counter() - t1
+    return result
+
+
+def _zero_quality() -> dict[str, int]:
+    return {
+        "duplicate_events": 0,
+        "orphan_clicks": 0,
+        "late_clicks": 0,
+        "orphan_orders": 0,
+        "late_orders": 0,
+    }
