@@ -160,14 +160,29 @@ def process_hours(
         .agg(F.sum(F.col("copies") - 1).cast("long").alias("n"))
         .collect()
     )
+    first = transform._ntz(plan.touched[0])
     impressions = transform.impressions_of(events, extra=("batch_id", "propensity"))
-    actions = events.filter(
-        (F.col("event_type") != "impression") & (F.col("hour") >= transform._ntz(plan.touched[0]))
-    ).select(
-        "event_id", "event_type", "request_id", "ts", "experiment_id", F.col("hour").alias("at")
+    actions = (
+        events.filter((F.col("event_type") != "impression") & (F.col("hour") >= first))
+        .select(
+            "event_id",
+            "event_type",
+            "request_id",
+            "ts",
+            "experiment_id",
+            F.col("hour").alias("at"),
+        )
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    # The hours before the touched ones only tell late clicks from orphans: of their
+    # impressions, only those some action asks for enter the join (a broadcast semi-join
+    # instead of shuffling hours of impressions).
+    asked = F.broadcast(actions.select("request_id").distinct())
+    candidates = impressions.filter(F.col("hour") >= first).unionByName(
+        impressions.filter(F.col("hour") < first).join(asked, "request_id", "left_semi")
     )
     attributed = transform.attribute_actions(
-        impressions,
+        candidates,
         actions,
         settings.attribution_seconds,
         keep=("at",),
@@ -182,6 +197,7 @@ def process_hours(
         by_batch = transform.impressions_by_batch(shown).collect()
     finally:
         attributed.unpersist()
+        actions.unpersist()
 
     for row in duplicates:
         hour = datetime.strptime(row["part"], "%Y-%m-%dT%H")

@@ -6,6 +6,7 @@ Plain Python on the few rows the Spark job collects; the rules themselves live i
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -78,19 +79,19 @@ def srm_summary(
         expected: Sequence[float] = configured
     else:
         ordered = sorted(history, key=lambda b: b.window_end)
+        ends = [b.window_end for b in ordered]
+        traffic_by_hour: dict[datetime, int] = {}
+        for r in rows:
+            if r.experiment_id == experiment.experiment_id and r.model_code in codes:
+                traffic_by_hour[r.hour] = traffic_by_hour.get(r.hour, 0) + r.impressions
         per_hour = []
         hour = start
         while hour < end:
-            traffic = sum(
-                r.impressions
-                for r in rows
-                if r.experiment_id == experiment.experiment_id
-                and r.hour == hour
-                and r.model_code in codes
-            )
+            traffic = traffic_by_hour.get(hour, 0)
             if traffic:
-                in_force = [b for b in ordered if b.window_end <= hour]
-                weights = _aligned(in_force[-1], codes) if in_force else None
+                # The latest batch that ended at or before the hour was in force.
+                k = bisect.bisect_right(ends, hour)
+                weights = _aligned(ordered[k - 1], codes) if k else None
                 per_hour.append((traffic, weights or configured))
             hour += timedelta(hours=1)
         expected = expected_counts_dynamic(per_hour) if per_hour else np.array(configured)

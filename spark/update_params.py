@@ -306,17 +306,20 @@ def _write_parameters(
     from spark.parameter_batch import build_batch
 
     end = settings.batch_end
+    longest = settings.window_hours or max(e.evaluation_window_hours for e in running)
+    all_records = store.job_hours(end - timedelta(hours=longest), end)
     for experiment in running:
         hours = settings.window_hours or experiment.evaluation_window_hours
         start = end - timedelta(hours=hours)
         rows = store.hourly_metrics(experiment.experiment_id, start=start, end=end)
-        records = list(store.job_hours(start, end).values())
+        records = [r for h, r in all_records.items() if h >= start]
         batch = build_batch(
             experiment,
             rows,
             batch_end=end,
             window_hours=settings.window_hours,
-            history=store.parameter_history(experiment.experiment_id),
+            # Batches of at most one per hour: the window's and the one in force at its start.
+            history=store.parameter_history(experiment.experiment_id, limit=hours + 1),
             data_quality=window_quality(records, experiment.experiment_id),
         )
         current = store.save_parameter_batch(batch)
