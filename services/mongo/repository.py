@@ -372,15 +372,19 @@ class MongoStore:
             **batch_to_doc(batch, created_at=batch.created_at or now),
         }
         batches = self.db[schema.PARAMETER_BATCHES]
-        # Documents written before ids were deterministic carry an ObjectId: replace them.
-        batches.delete_many(
-            {
-                "experiment_id": batch.experiment_id,
-                "batch_id": batch.batch_id,
-                "_id": {"$ne": doc["_id"]},
-            }
-        )
-        batches.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        try:
+            batches.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        except DuplicateKeyError:
+            # A document of the same batch written before ids were deterministic (an ObjectId)
+            # holds the unique key: replace it by the deterministic one.
+            batches.delete_many(
+                {
+                    "experiment_id": batch.experiment_id,
+                    "batch_id": batch.batch_id,
+                    "_id": {"$ne": doc["_id"]},
+                }
+            )
+            batches.replace_one({"_id": doc["_id"]}, doc, upsert=True)
         params = self.db[schema.ARM_PARAMETERS]
         ids = {f"{batch.experiment_id}|{arm.model_code}": arm for arm in batch.arms}
         current = [
