@@ -9,7 +9,6 @@ after a late-processed one) come from that copy, or from the raw logs where ther
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -97,12 +96,18 @@ def _read_back(
 
 
 def process_hours(
-    spark: Any, settings: Any, plan: BatchPlan, running: set[str], report: Any
+    spark: Any,
+    settings: Any,
+    plan: BatchPlan,
+    running: set[str],
+    report: Any,
+    records: dict[datetime, dict[str, Any]] | None = None,
 ) -> HoursResult:
     """Parse ``plan.process``, write their compact copies, aggregate ``plan.touched``."""
     import time
 
     result = HoursResult()
+    records = records or {}
     t0 = time.perf_counter()
     paths = extract.hour_paths(settings.root, plan.process)
     report.hours_read = sorted(set(plan.process))
@@ -110,13 +115,26 @@ def process_hours(
     try:
         lines = extract.line_counts(parsed).collect()
         per_hour: dict[datetime, dict[str, Any]] = {
-            h: {"events": 0, "malformed_lines": 0, "malformed_files": 0, "quality": {}}
+            h: {
+                "events": 0,
+                "malformed_lines": 0,
+                "malformed_files": 0,
+                "quality": {},
+                "impressions": [],
+            }
             for h in plan.process
         }
         for row in lines:
             hour = hour_of_partition(row["file"])
             counts = per_hour.setdefault(
-                hour, {"events": 0, "malformed_lines": 0, "malformed_files": 0, "quality": {}}
+                hour,
+                {
+                    "events": 0,
+                    "malformed_lines": 0,
+                    "malformed_files": 0,
+                    "quality": {},
+                    "impressions": [],
+                },
             )
             counts["events"] += int(row["valid_lines"])
             if row["malformed_lines"]:
@@ -160,8 +178,21 @@ def process_hours(
         .agg(F.sum(F.col("copies") - 1).cast("long").alias("n"))
         .collect()
     )
-    first = transform._ntz(plan.touched[0])
+    # The impression side of an hour is fixed once it is processed: computed for the processed
+    # hours (and any touched hour without a record of it), taken from the records otherwise.
+    recorded = {
+        h: records[h]["impressions"]
+        for h in result.hours_with_data
+        if h not in plan.process and isinstance((records.get(h) or {}).get("impressions"), list)
+    }
+    to_count = [h for h in result.hours_with_data if h not in recorded]
     impressions = transform.impressions_of(events, extra=("batch_id", "propensity"))
+    sides = _impression_sides(impressions.filter(_hour_in("hour", to_count))) if to_count else {}
+    for hour, entries in recorded.items():
+        for entry in entries:
+            sides[(entry["experiment_id"], entry["model_code"], hour)] = entry
+
+    first = transform._ntz(plan.touched[0])
     actions = (
         events.filter((F.col("event_type") != "impression") & (F.col("hour") >= first))
         .select(
@@ -174,29 +205,31 @@ def process_hours(
         )
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    # The hours before the touched ones only tell late clicks from orphans: of their
-    # impressions, only those some action asks for enter the join (a broadcast semi-join
-    # instead of shuffling hours of impressions).
-    asked = F.broadcast(actions.select("request_id").distinct())
-    candidates = impressions.filter(F.col("hour") >= first).unionByName(
-        impressions.filter(F.col("hour") < first).join(asked, "request_id", "left_semi")
-    )
-    attributed = transform.attribute_actions(
-        candidates,
-        actions,
-        settings.attribution_seconds,
-        keep=("at",),
-        keep_impression=("propensity",),
-    ).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        quality = transform.action_quality(
-            attributed.filter(_hour_in("at", plan.process)), by=("at",)
-        ).collect()
-        shown = impressions.filter(_hour_in("hour", result.hours_with_data))
-        rows = transform.hourly_metrics(shown, attributed).collect()
-        by_batch = transform.impressions_by_batch(shown).collect()
+        # Only the impressions some action asks for enter the join: a broadcast semi-join
+        # streams the hours read instead of shuffling them.
+        asked = F.broadcast(actions.select("request_id").distinct())
+        candidates = impressions.join(asked, "request_id", "left_semi")
+        attributed = transform.attribute_actions(
+            candidates,
+            actions,
+            settings.attribution_seconds,
+            keep=("at",),
+            keep_impression=("propensity",),
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            quality = transform.action_quality(
+                attributed.filter(_hour_in("at", plan.process)), by=("at",)
+            ).collect()
+            clicks = {
+                (r["experiment_id"], r["model_code"], r["hour"]): r
+                for r in transform.click_side(
+                    attributed.filter(_hour_in("imp_hour", result.hours_with_data))
+                ).collect()
+            }
+        finally:
+            attributed.unpersist()
     finally:
-        attributed.unpersist()
         actions.unpersist()
 
     for row in duplicates:
@@ -207,31 +240,57 @@ def process_hours(
         q = per_hour[row["at"]]["quality"].setdefault(row["experiment_id"], _zero_quality())
         for name in ("orphan_clicks", "late_clicks", "orphan_orders", "late_orders"):
             q[name] += int(row[name])
+    for (exp, model, hour), side in sides.items():
+        if hour in per_hour:
+            per_hour[hour]["impressions"].append(
+                {"experiment_id": exp, "model_code": model, **_side_fields(side)}
+            )
     result.counts = per_hour
 
-    batches: dict[tuple[str, str, datetime], dict[str, int]] = defaultdict(dict)
-    for row in by_batch:
-        key = (row["experiment_id"], row["model_code"], row["hour"])
-        batches[key][row["batch_id"]] = int(row["impressions"])
-    result.hourly = [
-        HourlyMetric(
-            experiment_id=r["experiment_id"],
-            model_code=r["model_code"],
-            hour=r["hour"],
-            impressions=int(r["impressions"]),
-            clicks=int(r["clicks"]),
-            orders=int(r["orders"]),
-            unique_members=int(r["unique_members"]),
-            impressions_by_batch=batches.get((r["experiment_id"], r["model_code"], r["hour"]), {}),
-            propensity_missing=int(r["propensity_missing"]),
-            ipw_weight=float(r["ipw_weight"]),
-            ipw_clicks=float(r["ipw_clicks"]),
+    for (exp, model, hour), side in sorted(sides.items()):
+        if exp not in running:
+            continue
+        credited = clicks.get((exp, model, hour))
+        result.hourly.append(
+            HourlyMetric(
+                experiment_id=exp,
+                model_code=model,
+                hour=hour,
+                clicks=int(credited["clicks"]) if credited else 0,
+                orders=int(credited["orders"]) if credited else 0,
+                ipw_clicks=float(credited["ipw_clicks"]) if credited else 0.0,
+                **_side_fields(side),
+            )
         )
-        for r in rows
-        if r["experiment_id"] in running
-    ]
     report.seconds["transform"] = time.perf_counter() - t1
     return result
+
+
+def _side_fields(side: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "impressions": int(side["impressions"]),
+        "unique_members": int(side["unique_members"]),
+        "propensity_missing": int(side.get("propensity_missing", 0)),
+        "ipw_weight": float(side.get("ipw_weight", 0.0)),
+        "impressions_by_batch": {
+            str(k): int(v) for k, v in (side.get("impressions_by_batch") or {}).items()
+        },
+    }
+
+
+def _impression_sides(impressions: DataFrame) -> dict[tuple[str, str, datetime], dict[str, Any]]:
+    """The impression side of every (experiment, model, hour) in ``impressions``, by key."""
+    sides: dict[tuple[str, str, datetime], dict[str, Any]] = {}
+    for r in transform.impression_side(impressions).collect():
+        sides[(r["experiment_id"], r["model_code"], r["hour"])] = {
+            **r.asDict(),
+            "impressions_by_batch": {},
+        }
+    for r in transform.impressions_by_batch(impressions).collect():
+        side = sides.get((r["experiment_id"], r["model_code"], r["hour"]))
+        if side is not None:
+            side["impressions_by_batch"][r["batch_id"]] = int(r["impressions"])
+    return sides
 
 
 def _zero_quality() -> dict[str, int]:

@@ -128,23 +128,25 @@ def valid_propensity(column: str = "propensity") -> F.Column:
     return p.isNotNull() & (p > 0) & (p <= 1)
 
 
-def hourly_metrics(impressions: DataFrame, attributed: DataFrame) -> DataFrame:
-    """Per ``experiment_id``, ``model_code``, ``hour``: impressions, clicks (impressions clicked
-    at least once), orders, unique_members (longs, absent counts 0), and what the estimators
-    need: ``propensity_missing`` (impressions without a usable propensity), ``ipw_weight`` (sum
-    of 1/propensity over the others) and ``ipw_clicks`` (the same over the clicked ones).
+KEYS = ["experiment_id", "model_code", "hour"]
 
-    ``impressions`` needs a ``propensity`` column, ``attributed`` an ``imp_propensity`` one
-    (``attribute_actions(..., keep_impression=("propensity",))``).
-    """
-    keys = ["experiment_id", "model_code", "hour"]
+
+def impression_side(impressions: DataFrame) -> DataFrame:
+    """Per experiment, model and hour, what depends on the impressions alone: impressions,
+    unique_members, propensity_missing, ipw_weight. Fixed once the hour has been processed."""
     weight = F.when(valid_propensity(), 1.0 / F.col("propensity"))
-    shown = impressions.groupBy(*keys).agg(
-        F.count(F.lit(1)).alias("impressions"),
-        F.countDistinct("member_id").alias("unique_members"),
-        F.sum(F.when(valid_propensity(), 0).otherwise(1)).alias("propensity_missing"),
-        F.coalesce(F.sum(weight), F.lit(0.0)).alias("ipw_weight"),
+    return impressions.groupBy(*KEYS).agg(
+        F.count(F.lit(1)).cast("long").alias("impressions"),
+        F.countDistinct("member_id").cast("long").alias("unique_members"),
+        F.sum(F.when(valid_propensity(), 0).otherwise(1)).cast("long").alias("propensity_missing"),
+        F.coalesce(F.sum(weight), F.lit(0.0)).cast("double").alias("ipw_weight"),
     )
+
+
+def click_side(attributed: DataFrame) -> DataFrame:
+    """Per impression experiment, model and hour, what later clicks can change: clicks
+    (impressions clicked at least once), orders, ipw_clicks. ``attributed`` needs an
+    ``imp_propensity`` column."""
     is_click = F.col("event_type") == "click"
     per_impression = (
         attributed.filter(F.col("status") == ATTRIBUTED)
@@ -160,20 +162,39 @@ def hourly_metrics(impressions: DataFrame, attributed: DataFrame) -> DataFrame:
             F.first("imp_propensity").alias("propensity"),
         )
     )
-    credited = per_impression.groupBy(*keys).agg(
-        F.sum("clicked").alias("clicks"),
-        F.sum("orders").alias("orders"),
-        F.sum(F.when(F.col("clicked") == 1, weight)).alias("ipw_clicks"),
+    weight = F.when(valid_propensity(), 1.0 / F.col("propensity"))
+    return per_impression.groupBy(*KEYS).agg(
+        F.sum("clicked").cast("long").alias("clicks"),
+        F.sum("orders").cast("long").alias("orders"),
+        F.coalesce(F.sum(F.when(F.col("clicked") == 1, weight)), F.lit(0.0))
+        .cast("double")
+        .alias("ipw_clicks"),
     )
-    return shown.join(credited, keys, "left").select(
-        *keys,
-        F.col("impressions").cast("long"),
-        F.coalesce(F.col("clicks"), F.lit(0)).cast("long").alias("clicks"),
-        F.coalesce(F.col("orders"), F.lit(0)).cast("long").alias("orders"),
-        F.col("unique_members").cast("long"),
-        F.col("propensity_missing").cast("long"),
-        F.col("ipw_weight").cast("double"),
-        F.coalesce(F.col("ipw_clicks"), F.lit(0.0)).cast("double").alias("ipw_clicks"),
+
+
+def hourly_metrics(impressions: DataFrame, attributed: DataFrame) -> DataFrame:
+    """Per ``experiment_id``, ``model_code``, ``hour``: impressions, clicks (impressions clicked
+    at least once), orders, unique_members (longs, absent counts 0), and what the estimators
+    need: ``propensity_missing`` (impressions without a usable propensity), ``ipw_weight`` (sum
+    of 1/propensity over the others) and ``ipw_clicks`` (the same over the clicked ones).
+
+    ``impressions`` needs a ``propensity`` column, ``attributed`` an ``imp_propensity`` one
+    (``attribute_actions(..., keep_impression=("propensity",))``). The job computes the two
+    sides apart (``impression_side`` once per hour, ``click_side`` whenever clicks arrive).
+    """
+    return (
+        impression_side(impressions)
+        .join(click_side(attributed), KEYS, "left")
+        .select(
+            *KEYS,
+            "impressions",
+            F.coalesce(F.col("clicks"), F.lit(0)).cast("long").alias("clicks"),
+            F.coalesce(F.col("orders"), F.lit(0)).cast("long").alias("orders"),
+            "unique_members",
+            "propensity_missing",
+            "ipw_weight",
+            F.coalesce(F.col("ipw_clicks"), F.lit(0.0)).cast("double").alias("ipw_clicks"),
+        )
     )
 
 

@@ -244,7 +244,9 @@ def _run_batch(
         )
         from spark.incremental import process_hours
 
-        result = process_hours(spark, settings, plan, {e.experiment_id for e in running}, report)
+        result = process_hours(
+            spark, settings, plan, {e.experiment_id for e in running}, report, records
+        )
         lease.renew()
         t2 = time.perf_counter()
         by_experiment: dict[str, list[HourlyMetric]] = defaultdict(list)
