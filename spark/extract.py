@@ -131,7 +131,9 @@ def read_events(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
         F.col(CORRUPT).isNull() & _valid(F.struct(*[F.col(n) for n in fields])) & ts.isNotNull()
     )
     valid = F.coalesce(checks, F.lit(False))
-    text = F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*[F.col(n) for n in fields])))
+    # Not the item lists: the reader then never builds them (nothing downstream reads them).
+    kept = [n for n in fields if n != "item_ids"]
+    text = F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*[F.col(n) for n in kept])))
     return raw.select(
         F.col("_metadata.file_path").alias("file"),
         F.when(~valid, text).alias("value"),

@@ -73,7 +73,7 @@ def state_path(state_root: str) -> str:
 
 def _unique_events(parsed: DataFrame) -> DataFrame:
     valid = parsed.filter("valid").select(*STATE_COLUMNS, _part_of(F.col("file")).alias("part"))
-    return transform.deduplicate_with_copies(valid)
+    return transform.deduplicate_rare(valid)
 
 
 def _read_back(
@@ -145,13 +145,18 @@ def process_hours(
         report.malformed_lines = sum(report.malformed_by_file.values())
         if report.malformed_lines:
             extract.quarantine(extract.malformed_lines(parsed), settings.quarantine)
-        (
-            _unique_events(parsed)
-            .write.mode("overwrite")
-            .option("partitionOverwriteMode", "dynamic")
-            .partitionBy("part")
-            .parquet(state_path(settings.state))
-        )
+        unique = _unique_events(parsed)
+        if len(plan.process) == 1:
+            # One hour: straight into its folder (a partitioned write sorts every row by part).
+            target = f"{state_path(settings.state)}/part={part_key(plan.process[0])}"
+            unique.drop("part").write.mode("overwrite").parquet(target)
+        else:
+            (
+                unique.write.mode("overwrite")
+                .option("partitionOverwriteMode", "dynamic")
+                .partitionBy("part")
+                .parquet(state_path(settings.state))
+            )
     finally:
         parsed.unpersist()
     report.seconds["extract"] = time.perf_counter() - t0

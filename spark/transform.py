@@ -40,6 +40,22 @@ def deduplicate_with_copies(events: DataFrame) -> DataFrame:
     )
 
 
+def deduplicate_rare(events: DataFrame) -> DataFrame:
+    """``deduplicate_with_copies`` for data where repeats are rare: only the ids seen more than
+    once are shuffled with their rows; the rest pass through a broadcast anti-join. Counting ids
+    moves one column, where grouping whole rows shuffles and sorts every row."""
+    repeated = (
+        events.groupBy("event_id")
+        .agg(F.count(F.lit(1)).cast("long").alias("copies"))
+        .filter(F.col("copies") > 1)
+    )
+    single = events.join(F.broadcast(repeated.select("event_id")), "event_id", "left_anti")
+    multiple = deduplicate_with_copies(
+        events.join(F.broadcast(repeated.select("event_id")), "event_id", "left_semi")
+    )
+    return single.withColumn("copies", F.lit(1).cast("long")).unionByName(multiple)
+
+
 def duplicate_counts(events: DataFrame) -> DataFrame:
     """``experiment_id``, ``duplicate_events``: rows beyond the first of each ``event_id``."""
     return (

@@ -144,6 +144,17 @@ def test_drop_duplicate_events_keeps_one_row_per_event_id(spark, events):
     )
 
 
+def test_both_deduplications_keep_each_event_once_with_its_copies(spark, events):
+    for dedup in (transform.deduplicate_with_copies, transform.deduplicate_rare):
+        out = dedup(events)
+        assert out.count() == 10
+        assert {r["event_id"]: r["copies"] for r in out.collect() if r["copies"] > 1} == {"r3:i": 2}
+        # the kept row is the event itself
+        assertDataFrameEqual(
+            out.drop("copies").select(*events.columns), events.dropDuplicates(["event_id"])
+        )
+
+
 def test_attribute_actions_across_the_hour_boundary(spark, events):
     unique = transform.drop_duplicate_events(events)
     out = transform.attribute_actions(
