@@ -33,7 +33,7 @@ from typing import Any
 
 from services.clock import floor_hour, utc_now
 from services.events.layout import hour_of_partition, hours_between
-from services.exceptions import ValidationError
+from services.exceptions import DynabError, ValidationError
 from services.experiments import Experiment, Status
 from services.hourly_metrics import HourlyMetric
 from services.store import Store
@@ -469,6 +469,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     db = connect(args.mongodb_uri)
     try:
         report = run_update(spark, MongoStore(db), settings, progress=print)
+    except DynabError as exc:  # e.g. another run holds the lease: one line, exit 1
+        print(f"update_params: {exc}", file=sys.stderr)
+        return 1
     finally:
         db.client.close()
     print(report.summary())
