@@ -191,7 +191,21 @@ def process_hours(
         if h not in plan.process and isinstance((records.get(h) or {}).get("impressions"), list)
     }
     to_count = [h for h in result.hours_with_data if h not in recorded]
-    impressions = transform.impressions_of(events, extra=("batch_id", "propensity"))
+    # The hours before the touched ones only tell late clicks from orphans: of their
+    # impressions only the request id and time are read (Parquet reads just those columns).
+    late = [part_key(h) for h in plan.read_back if h < plan.touched[0]]
+    impressions = transform.impressions_of(
+        events.filter(~F.col("part").isin(late)), extra=("batch_id", "propensity")
+    )
+    if late:
+        null = {"hour": "timestamp_ntz", "member_id": "string", "experiment_id": "string"}
+        null.update({"model_code": "string", "batch_id": "string", "propensity": "double"})
+        thin = events.filter(
+            F.col("part").isin(late) & (F.col("event_type") == "impression")
+        ).select("request_id", "ts", *[F.lit(None).cast(t).alias(c) for c, t in null.items()])
+        impressions_for_join = impressions.unionByName(thin)
+    else:
+        impressions_for_join = impressions
     sides = _impression_sides(impressions.filter(_hour_in("hour", to_count))) if to_count else {}
     for hour, entries in recorded.items():
         for entry in entries:
@@ -214,7 +228,7 @@ def process_hours(
         # Only the impressions some action asks for enter the join: a broadcast semi-join
         # streams the hours read instead of shuffling them.
         asked = F.broadcast(actions.select("request_id").distinct())
-        candidates = impressions.join(asked, "request_id", "left_semi")
+        candidates = impressions_for_join.join(asked, "request_id", "left_semi")
         attributed = transform.attribute_actions(
             candidates,
             actions,
