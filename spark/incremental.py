@@ -277,7 +277,7 @@ def process_hours(
                 hour=hour,
                 clicks=int(credited["clicks"]) if credited else 0,
                 orders=int(credited["orders"]) if credited else 0,
-                ipw_clicks=float(credited["ipw_clicks"]) if credited else 0.0,
+                ipw_clicks=_sum_of_weights(credited["ipw_clicks"]) if credited else 0.0,
                 **_side_fields(side),
             )
         )
@@ -285,12 +285,18 @@ def process_hours(
     return result
 
 
+def _sum_of_weights(value: Any) -> float:
+    """A sum of inverse propensities, rounded to 1e-6: Spark adds in partition order, so the last
+    bits differ between a run of one hour and a catch-up of many; the stored figure must not."""
+    return round(float(value or 0.0), 6)
+
+
 def _side_fields(side: dict[str, Any]) -> dict[str, Any]:
     return {
         "impressions": int(side["impressions"]),
         "unique_members": int(side["unique_members"]),
         "propensity_missing": int(side.get("propensity_missing", 0)),
-        "ipw_weight": float(side.get("ipw_weight", 0.0)),
+        "ipw_weight": _sum_of_weights(side.get("ipw_weight", 0.0)),
         "impressions_by_batch": {
             str(k): int(v) for k, v in (side.get("impressions_by_batch") or {}).items()
         },

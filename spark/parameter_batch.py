@@ -19,6 +19,7 @@ from services.experiments import Experiment, ExperimentType
 from services.hourly_metrics import ArmTotals, HourlyMetric, summed_counts
 from services.parameters import ArmParameters, BatchArm, ParameterBatch, ParameterSnapshot
 from services.statistics import expected_counts_dynamic, probability_best, srm_test
+from services.statistics.stratified import bandit_parameters
 
 
 def batch_id_for(batch_end: datetime) -> str:
@@ -27,7 +28,7 @@ def batch_id_for(batch_end: datetime) -> str:
 
 
 #: Turns the hourly documents of a window into each arm's counts (see ``summed_counts``).
-Estimator = Callable[[list[dict[str, object]]], Mapping[str, ArmTotals]]
+Totals = Callable[[list[dict[str, object]]], Mapping[str, ArmTotals]]
 
 
 def window_counts(
@@ -35,7 +36,7 @@ def window_counts(
     rows: Sequence[HourlyMetric],
     start: datetime,
     end: datetime,
-    estimator: Estimator = summed_counts,
+    estimator: Totals = summed_counts,
 ) -> tuple[list[int], list[int]]:
     """Impressions and clicks per arm (in arm order) over ``start <= hour < end``."""
     codes = set(experiment.model_codes)
@@ -110,15 +111,43 @@ def srm_summary(
     }
 
 
+#: Each arm's bandit ``(alpha, beta)`` from the window's hourly documents, in arm order.
+Estimator = Callable[[list[dict[str, object]], Sequence[str]], list[tuple[float, float]]]
+
+
+def pooled_estimator(
+    docs: list[dict[str, object]], codes: Sequence[str]
+) -> list[tuple[float, float]]:
+    """Clicks and non-clicks summed over the window (``summed_counts``)."""
+    totals = summed_counts(docs)
+    empty = ArmTotals()
+    out = []
+    for code in codes:
+        t = totals.get(code, empty)
+        out.append((float(t.clicks), float(t.impressions - t.clicks)))
+    return out
+
+
+def stratified_estimator(
+    docs: list[dict[str, object]], codes: Sequence[str]
+) -> list[tuple[float, float]]:
+    """The hour-stratified estimate, moment-matched to ``Beta(1 + alpha, 1 + beta)``
+    (``services.statistics.stratified.bandit_parameters``): the daily cycle and the moving
+    traffic mix do not pull the bandit."""
+    params = bandit_parameters(docs, codes)
+    return [params.get(code, (0.0, 0.0)) for code in codes]
+
+
 def build_batch(
     experiment: Experiment,
     rows: Sequence[HourlyMetric],
     *,
     batch_end: datetime,
     window_hours: int | None = None,
+    window_start: datetime | None = None,
     history: Sequence[ParameterBatch] = (),
     data_quality: dict[str, int] | None = None,
-    estimator: Estimator = summed_counts,
+    estimator: Estimator = stratified_estimator,
 ) -> ParameterBatch:
     """The parameter batch of one running experiment for the window ending at ``batch_end``.
 
@@ -126,12 +155,24 @@ def build_batch(
     configured split while the experiment warms up (decided by ``in_warmup`` at ``batch_end``).
     Static: weights are the configured split; P(best) is recorded for the console.
     """
-    hours = window_hours or experiment.evaluation_window_hours
-    start = batch_end - timedelta(hours=hours)
+    if window_start is not None:
+        start = window_start
+    else:
+        start = batch_end - timedelta(hours=window_hours or experiment.evaluation_window_hours)
     batch_id = batch_id_for(batch_end)
-    impressions, clicks = window_counts(experiment, rows, start, batch_end, estimator)
-    alphas = clicks
-    betas = [n - c for n, c in zip(impressions, clicks, strict=True)]
+    codes = set(experiment.model_codes)
+    window = [
+        r
+        for r in rows
+        if r.experiment_id == experiment.experiment_id
+        and r.model_code in codes
+        and start <= r.hour < batch_end
+    ]
+    impressions, clicks = window_counts(experiment, window, start, batch_end)
+    # Whole counts, as the store keeps them (a moment-matched Beta rounds to the nearest one).
+    fed = estimator([r.to_dict() for r in window], experiment.model_codes)
+    alphas = [round(a) for a, _ in fed]
+    betas = [round(b) for _, b in fed]
     p_best = probability_best([1 + a for a in alphas], [1 + b for b in betas])
     p_best = p_best / p_best.sum()
     configured = np.array(experiment.normalised_weights)
@@ -142,9 +183,10 @@ def build_batch(
         snapshot = ParameterSnapshot(
             experiment_id=experiment.experiment_id,
             batch_id=batch_id,
+            # Warm-up counts real impressions per arm, whatever feeds the bandit.
             arms=tuple(
-                ArmParameters(code, a, b)
-                for code, a, b in zip(experiment.model_codes, alphas, betas, strict=True)
+                ArmParameters(code, c, n - c)
+                for code, n, c in zip(experiment.model_codes, impressions, clicks, strict=True)
             ),
             warmup=True,
         )

@@ -70,6 +70,8 @@ class JobSettings:
             whose impression is older still counts as an orphan.
         lease_wait_seconds: How long to wait for another run's lease before giving up.
         lease_ttl_seconds: How long a lease lasts without renewal (a dead run's lease expires).
+        estimator: What feeds the bandit: ``stratified`` (the hour-stratified estimate,
+            moment-matched; docs/statistics.md) or ``pooled`` (clicks and non-clicks summed).
     """
 
     root: str
@@ -83,8 +85,13 @@ class JobSettings:
     late_hours: int = 3
     lease_wait_seconds: float = 0.0
     lease_ttl_seconds: float = 600.0
+    estimator: str = "stratified"
 
     def __post_init__(self) -> None:
+        if self.estimator not in ("stratified", "pooled"):
+            raise ValidationError(
+                "estimator", f"must be stratified or pooled, got {self.estimator!r}"
+            )
         if not isinstance(self.root, str) or not self.root:
             raise ValidationError("input", "is required")
         if self.batch_end != floor_hour(self.batch_end):
@@ -245,7 +252,12 @@ def _run_batch(
         from spark.incremental import process_hours
 
         result = process_hours(
-            spark, settings, plan, {e.experiment_id for e in running}, report, records
+            spark,
+            settings,
+            plan,
+            {e.experiment_id for e in running},
+            report,
+            records,
         )
         lease.renew()
         t2 = time.perf_counter()
@@ -302,27 +314,42 @@ def window_quality(records: Sequence[dict[str, Any]], experiment_id: str) -> dic
     return out
 
 
+def _window_start(experiment: Experiment, settings: JobSettings) -> datetime:
+    """First hour of the experiment's evaluation window for this batch: the sliding window's,
+    or -- cumulative -- the hour it started (at most 90 days back)."""
+    end = settings.batch_end
+    hours = settings.window_hours or experiment.window_hours
+    if hours is not None:
+        return end - timedelta(hours=hours)
+    oldest = end - timedelta(days=90)
+    if experiment.started_at is None:
+        return oldest
+    return max(oldest, floor_hour(experiment.started_at))
+
+
 def _write_parameters(
     store: Any, settings: JobSettings, running: list[Experiment], report: JobReport, say: Progress
 ) -> None:
-    from spark.parameter_batch import build_batch
+    from spark.parameter_batch import build_batch, pooled_estimator, stratified_estimator
 
     end = settings.batch_end
-    longest = settings.window_hours or max(e.evaluation_window_hours for e in running)
-    all_records = store.job_hours(end - timedelta(hours=longest), end)
+    starts = {e.experiment_id: _window_start(e, settings) for e in running}
+    all_records = store.job_hours(min(starts.values()), end)
+    estimator = stratified_estimator if settings.estimator == "stratified" else pooled_estimator
     for experiment in running:
-        hours = settings.window_hours or experiment.evaluation_window_hours
-        start = end - timedelta(hours=hours)
+        start = starts[experiment.experiment_id]
+        hours = int((end - start).total_seconds() // 3600)
         rows = store.hourly_metrics(experiment.experiment_id, start=start, end=end)
         records = [r for h, r in all_records.items() if h >= start]
         batch = build_batch(
             experiment,
             rows,
             batch_end=end,
-            window_hours=settings.window_hours,
+            window_start=start,
             # Batches of at most one per hour: the window's and the one in force at its start.
             history=store.parameter_history(experiment.experiment_id, limit=hours + 1),
             data_quality=window_quality(records, experiment.experiment_id),
+            estimator=estimator,
         )
         current = store.save_parameter_batch(batch)
         report.batches.append(experiment.experiment_id)

@@ -12,8 +12,9 @@ import pytest
 from services.events.layout import hour_of_partition
 from services.mongo import schema
 from services.mongo.repository import MongoStore, connect
+from services.statistics.stratified import bandit_parameters
 from spark.update_params import JobSettings, run_update
-from tests.spark.test_job import START, A, B, setup_experiments, write_traffic
+from tests.spark.test_job import S1, S2, START, A, B, setup_experiments, write_traffic
 
 pytestmark = pytest.mark.spark
 
@@ -46,6 +47,9 @@ def second_store(mongo_server, clock):
 
 
 def settings(root, state, end, **extra) -> JobSettings:
+    # Pooled: these tests check the counting pipeline against the truth's sums; the stratified
+    # feed (the default) has a test of its own below.
+    extra.setdefault("estimator", "pooled")
     return JobSettings(str(root), end, state_root=str(state), **extra)
 
 
@@ -113,11 +117,13 @@ def test_hour_by_hour_equals_the_truth_a_catch_up_run_and_a_rebuild(
                 for m in s.hourly_metrics(experiment_id)
             ]
             assert got == want
-            # Impressions logged without a batch id or propensity are counted as such.
+            # Impressions logged without a batch id are counted as such; the generator's fixed
+            # split logs each arm's share as its propensity (EXP-01 1:1, EXP-02 2:3).
+            share = {A: 0.5, B: 0.5, S1: 0.4, S2: 0.6}
             assert all(
                 m.impressions_by_batch == {"unknown": m.impressions}
-                and m.propensity_missing == m.impressions
-                and m.ipw_weight == 0.0
+                and m.propensity_missing == 0
+                and m.ipw_weight == pytest.approx(m.impressions / share[m.model_code])
                 for m in s.hourly_metrics(experiment_id)
             )
 
@@ -194,3 +200,25 @@ def test_an_older_batch_rerun_rewrites_its_history_but_not_what_is_served(
     ]
     # AND the old batch's history document was rewritten, not duplicated
     assert store.db[schema.PARAMETER_BATCHES].count_documents({"batch_id": "20261128T0200"}) == 2
+
+
+def test_the_bandit_is_fed_the_stratified_estimate_and_members_are_counted_once(
+    spark, store, clock, lake, tmp_path
+):
+    root, summary = lake
+    truth = summary.truth
+    setup_experiments(store, clock)
+    # WHEN the job runs with its defaults (stratified feed)
+    clock.current = END
+    run_update(spark, store, JobSettings(str(root), END, state_root=str(tmp_path / "s")))
+    # THEN EXP-01's alpha/beta are the moment-matched stratified estimate of the truth's hours
+    batch = store.parameter_history("EXP-01")[-1]
+    rows = [
+        {**r._asdict(), "hour": r.hour.to_pydatetime()}
+        for r in truth[truth.experiment_id == "EXP-01"].itertuples(index=False)
+    ]
+    expected = bandit_parameters(rows, (A, B), start=batch.window_start, end=batch.window_end)
+    assert [(a.alpha, a.beta) for a in batch.arms] == [
+        (round(expected[c][0]), round(expected[c][1])) for c in (A, B)
+    ]
+    assert [(a.alpha, a.beta) for a in batch.arms] != [(0, 0), (0, 0)]

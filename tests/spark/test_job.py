@@ -97,7 +97,9 @@ def test_end_to_end_generator_to_mongodb_documents(spark, store, clock, tmp_path
     clock.current = end
 
     # WHEN the batch ending three hours after the traffic runs (every late click has landed)
-    report = run_update(spark, store, JobSettings(str(tmp_path / "events"), end))
+    report = run_update(
+        spark, store, JobSettings(str(tmp_path / "events"), end, estimator="pooled")
+    )
 
     # THEN the hourly metrics are the generator's truth, hour by hour
     truth = summary.truth
