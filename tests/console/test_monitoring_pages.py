@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from tests.console.conftest import frame, shown, texts
@@ -170,3 +172,28 @@ def test_posteriors_of_a_static_test_come_from_hourly_counts(make_app, demo) -> 
     assert any("No parameter batch" in c.value for c in at.caption)
     assert set(frame(at, "Model")["Model"]) == {"LF001-01", "NCF-02"}
     assert "The history appears after the second parameter batch." in texts(at, "info")
+
+
+def test_live_ctr_hourly_chart_has_bands_palette_and_audit_markers(make_app, demo) -> None:
+    # A guardrail's weight change in the hours shown (written as the store's audit entries are).
+    demo.db["audit_log"].insert_one(
+        {
+            "experiment_id": "EXP-01",
+            "action": "weights",
+            "by": "guardrail",
+            "at": datetime(2026, 11, 28, 3),
+            "before": None,
+            "after": None,
+        }
+    )
+    at = make_app(page="live_ctr")
+    at.selectbox(key="live_ctr_experiment").select("EXP-01").run()
+    assert not at.exception
+    spec = at.get("vega_lite_chart")[0].proto.spec
+    assert "ctr_low" in spec and "ctr_high" in spec  # the interval band
+    assert "tableau10" in spec
+    assert '"rule"' in spec  # the guardrail's change is marked on the time axis
+    # Every chart can be saved as PNG and SVG.
+    keys = [b.proto.id for b in at.get("download_button")]
+    assert sum("export_png" in k for k in keys) == len(at.get("vega_lite_chart"))
+    assert sum("export_svg" in k for k in keys) == len(at.get("vega_lite_chart"))
