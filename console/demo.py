@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -77,11 +77,16 @@ def install_demo(
     *,
     start: bool = True,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    history_days: float = 0,
+    now: datetime | None = None,
 ) -> DemoResult:
     """Create the demo areas and experiments that are missing, and start them (idempotent).
 
     ``overrides`` maps an experiment id to field changes applied when it is created (the
-    end-to-end test shortens the warm-up, for instance).
+    end-to-end test shortens the warm-up, for instance). With ``history_days``, each demo
+    experiment that has no hourly metrics yet gets that many days of synthetic hourly metrics
+    (and, for the dynamic one, hourly parameter batches) ending at ``now``'s hour: a daily cycle,
+    deterministic (seeded by the experiment's position).
     """
     overrides = overrides or {}
     created: list[str] = []
@@ -104,6 +109,12 @@ def install_demo(
                 exp.experiment_id, "start", expected_version=current.version, by=DEMO_USER
             )
             started.append(exp.experiment_id)
+    if history_days > 0:
+        end = now if now is not None else datetime.now(UTC).replace(tzinfo=None)
+        for i, exp in enumerate(EXPERIMENTS):
+            if not store.hourly_metrics(exp.experiment_id):
+                current = store.get_experiment(exp.experiment_id)
+                install_history(store, current, end, history_days, seed=i)
     return DemoResult(tuple(created), tuple(started))
 
 

@@ -13,17 +13,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "demo-data",
         help="create the demo areas and experiments (idempotent)",
         description="Create the demo areas (MAIN, DETAIL, CART) and experiments (EXP-01 "
-        "dynamic, EXP-02 static 5:5) in the MongoDB at MONGODB_URI, and start them.",
+        "dynamic, EXP-02 static 5:5) in the MongoDB at MONGODB_URI, start them, and give each "
+        "one without data three days of synthetic hourly history (a daily cycle).",
     )
     p.add_argument("--mongodb-uri", default=None, help="MongoDB URI (default: MONGODB_URI)")
     p.add_argument("--no-start", action="store_true", help="leave the experiments as drafts")
+    p.add_argument(
+        "--history-days",
+        type=float,
+        default=3,
+        help="days of synthetic hourly history written for an experiment without any "
+        "(0: none; default 3)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     store = MongoStore(connect(args.mongodb_uri))
     store.ensure_indexes()
-    result = install_demo(store, start=not args.no_start)
+    result = install_demo(store, start=not args.no_start, history_days=args.history_days)
     print(f"dynab demo-data: created {', '.join(result.created) or 'nothing (already there)'}")
     if result.started:
         print(f"dynab demo-data: started {', '.join(result.started)}")

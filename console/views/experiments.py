@@ -7,6 +7,7 @@ import streamlit as st
 from pymongo.errors import PyMongoError
 
 from console import data
+from console import formats as fmt
 from console.access import operator_only, signed_in_user
 from console.forms import experiment_form
 from console.text import md
@@ -48,6 +49,19 @@ area_codes = [a.area_code for a in areas]
 # The version each experiment had when this session first showed it: an action or edit carries
 # it, so that a change someone else made meanwhile is refused rather than overwritten.
 seen: dict[str, int] = st.session_state.setdefault("experiments_seen_versions", {})
+
+
+def changes(entry) -> str:
+    """'field: before → after' for each field the audit entry changed."""
+    before, after = entry.before or {}, entry.after or {}
+    return "; ".join(
+        f"{k}: {_short(before.get(k))} → {_short(after.get(k))}" for k in entry.changed_fields()
+    )
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = "—" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _done(message: str) -> None:
@@ -138,13 +152,18 @@ else:
     c2.metric("Type", exp.type.value)
     c3.metric("Area", exp.area_code)
     c4.metric("Version", exp.version)
+    latest = data.parameter_history(src, exp.experiment_id, limit=1)
+    in_force = {a.model_code: a.weight for a in latest[-1].arms} if latest else {}
     st.dataframe(
         pd.DataFrame(
             [
                 {
                     "model": a.model_code,
                     "label": a.label,
-                    "weight": w,
+                    "configured split": fmt.pct(w),
+                    "weight in force": fmt.pct(in_force.get(a.model_code))
+                    if in_force
+                    else fmt.pct(w),
                     "control": a.control,
                     "promoted": a.model_code == exp.promoted_model,
                 }
@@ -153,7 +172,12 @@ else:
         ),
         hide_index=True,
         key="experiments_arms",
-        column_config={"weight": st.column_config.NumberColumn(format="percent")},
+        column_config={
+            "weight in force": st.column_config.TextColumn(
+                help="The serving weight of the latest parameter batch"
+                + (f" ({latest[-1].batch_id})" if latest else " (none yet: the configured split)")
+            )
+        },
     )
     if seen_version != exp.version:
         st.warning(
@@ -253,7 +277,7 @@ else:
                     "at (UTC)": entry.at,
                     "by": entry.by,
                     "action": entry.action,
-                    "changed": ", ".join(entry.changed_fields()),
+                    "changed": changes(entry),
                     "version": (entry.after or {}).get("version"),
                 }
                 for entry in reversed(history)

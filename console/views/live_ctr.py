@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from console import data
+from console import formats as fmt
 from console.access import signed_in_user
 from console.widgets import experiments_or_stop, pick_experiment
 from services.reports import hourly_frame
@@ -49,8 +50,29 @@ if isinstance(start_day, tuple):  # a range still being picked (one date so far)
 start = datetime.combine(start_day, time())
 end = datetime.combine(end_day, time()) + timedelta(days=1)
 
-HOUR = alt.X("hour:T", title="hour (UTC)")
-MODEL = alt.Color("model_code:N", title="model")
+HOUR = alt.X("hour:T", title="hour (UTC)", axis=alt.Axis(format="%b %d %H:00", labelAngle=-30))
+MODEL = alt.Color("model_code:N", title="model", scale=alt.Scale(scheme=fmt.PALETTE))
+#: Audit actions marked on the time axis; a guardrail's changes are marked as "guardrail".
+MARKED = {"pause", "resume", "stop", "start"}
+
+
+def wilson(clicks: pd.Series, n: pd.Series, z: float = 1.96) -> tuple[pd.Series, pd.Series]:
+    """95% Wilson score interval of clicks / n (0 impressions: no band)."""
+    n = n.where(n > 0)
+    p = clicks / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def markers(start: datetime, end: datetime) -> pd.DataFrame:
+    """Pauses, resumes, starts, stops and guardrail actions between ``start`` and ``end``."""
+    rows = [
+        {"at": e.at, "what": "guardrail" if e.by == "guardrail" else e.action, "by": e.by}
+        for e in data.audit_history(src, exp.experiment_id)
+        if start <= e.at < end and (e.action in MARKED or e.by == "guardrail")
+    ]
+    return pd.DataFrame(rows, columns=["at", "what", "by"])
 
 
 @st.fragment(run_every=every if auto else None)
@@ -68,19 +90,24 @@ def live_charts() -> None:
         alt.Tooltip("ctr:Q", format=".2%"),
     ]
     st.subheader("Hourly CTR")
-    st.altair_chart(
-        alt.Chart(frame)
-        .mark_line(point=len(frame) < 400)
-        .encode(
-            HOUR, alt.Y("ctr:Q", title="CTR", axis=alt.Axis(format="%")), MODEL, tooltip=tooltip
-        )
-        .properties(height=280),
-        width="stretch",
+    frame["ctr_low"], frame["ctr_high"] = wilson(frame["clicks"], frame["impressions"])
+    ctr_y = alt.Y("ctr:Q", title="CTR (band: 95% Wilson interval)", axis=alt.Axis(format=".1%"))
+    hourly = alt.Chart(frame).mark_area(opacity=0.15).encode(
+        HOUR, alt.Y("ctr_low:Q", axis=alt.Axis(format=".1%")), alt.Y2("ctr_high:Q"), MODEL
+    ) + alt.Chart(frame).mark_line(point=len(frame) < 400).encode(
+        HOUR, ctr_y, MODEL, tooltip=tooltip
     )
+    marks = markers(start, end)
+    if not marks.empty:
+        hourly = hourly + alt.Chart(marks).mark_rule(strokeDash=[4, 3], color="#555").encode(
+            alt.X("at:T"), tooltip=["at:T", "what:N", "by:N"]
+        )
+    fmt.chart(st, hourly.properties(height=280), f"{exp.experiment_id}-hourly-ctr")
     left, right = st.columns(2)
     with left:
         st.subheader("Traffic share")
-        st.altair_chart(
+        fmt.chart(
+            st,
             alt.Chart(frame)
             .mark_area()
             .encode(
@@ -95,11 +122,12 @@ def live_charts() -> None:
                 tooltip=["hour:T", "model_code:N", alt.Tooltip("traffic_share:Q", format=".1%")],
             )
             .properties(height=240),
-            width="stretch",
+            f"{exp.experiment_id}-traffic-share",
         )
     with right:
         st.subheader("Cumulative CTR")
-        st.altair_chart(
+        fmt.chart(
+            st,
             alt.Chart(frame)
             .mark_line()
             .encode(
@@ -114,7 +142,7 @@ def live_charts() -> None:
                 tooltip=["hour:T", "model_code:N", alt.Tooltip("cumulative_ctr:Q", format=".2%")],
             )
             .properties(height=240),
-            width="stretch",
+            f"{exp.experiment_id}-cumulative-ctr",
         )
     st.subheader("Totals")
     totals = frame.groupby("model_code", as_index=False)[["impressions", "clicks", "orders"]].sum()

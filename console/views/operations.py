@@ -282,8 +282,8 @@ if not runs:
     st.info("No parameter-job run recorded yet (`dynab update-params`, or `dynab run`).")
 else:
     last = runs[0]
-    j1, j2, j3, j4 = st.columns(4)
-    j1.metric("Last run", f"{last.finished_at:%Y-%m-%d %H:%M}")
+    j1, j2, j3, j4 = st.columns([3, 2, 2, 2])
+    j1.metric("Last run (UTC)", f"{last.finished_at:%m-%d %H:%M}", help=f"{last.finished_at}")
     j2.metric("Duration", f"{last.duration_seconds:.1f} s")
     j3.metric("Events read", f"{last.events:,}")
     j4.metric("Malformed lines", f"{last.malformed_lines:,}")
@@ -301,6 +301,7 @@ else:
                     "hourly rows": r.hourly_rows,
                     "experiments": ", ".join(r.experiments),
                     "malformed lines": r.malformed_lines,
+                    "error": r.error or "",
                 }
                 for r in runs
             ]

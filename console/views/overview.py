@@ -79,12 +79,14 @@ for area_code, alert in alerts:
         st.warning(message)
 
 st.subheader("Areas")
+defaults = {a.area_code: a.default_model for a in areas}
 st.dataframe(
     pd.DataFrame(
         [
             {
                 "area": s.area_code,
                 "name": s.area_name,
+                "default model": defaults.get(s.area_code, ""),
                 "experiment": s.experiment_id or "",
                 "status": s.status.value if s.status else "no experiment",
                 "type": s.type.value if s.type else "",
@@ -100,7 +102,17 @@ st.dataframe(
     width="stretch",
     key="overview_areas",
     column_config={
-        "P(best)": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")
+        "area": st.column_config.TextColumn(width="small"),
+        "name": st.column_config.TextColumn(width="medium"),
+        "default model": st.column_config.TextColumn(
+            width="medium", help="The model the area serves when no experiment runs there"
+        ),
+        "P(best)": st.column_config.ProgressColumn(
+            min_value=0.0, max_value=1.0, format="percent", width="small"
+        ),
+        "stale": st.column_config.CheckboxColumn(
+            width="small", help="No parameter batch within the expected interval"
+        ),
     },
 )
 if not any(s.experiment_id for s in summaries):

@@ -6,6 +6,7 @@ import altair as alt
 import streamlit as st
 
 from console import data
+from console import formats as fmt
 from console.access import signed_in_user
 from console.text import md
 from console.widgets import experiments_or_stop, pick_experiment
@@ -26,7 +27,6 @@ experiments = experiments_or_stop(src)
 
 exp = pick_experiment("posteriors_experiment", experiments)
 history = data.parameter_history(src, exp.experiment_id)
-percent = st.column_config.NumberColumn(format="percent")
 
 if history:
     ids = [b.batch_id for b in history]
@@ -65,33 +65,28 @@ else:
 table = posterior_table(params)
 density = density_frame(params)
 st.subheader("Beta posterior of each model's CTR")
-st.altair_chart(
+fmt.chart(
+    st,
     alt.Chart(density)
     .mark_area(opacity=0.35, line=True)
     .encode(
         alt.X("ctr:Q", title="CTR", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
         alt.Y("density:Q", title="density", stack=None),
-        alt.Color("model_code:N", title="model"),
-        tooltip=["model_code:N", alt.Tooltip("ctr:Q", format=".3%"), "density:Q"],
+        alt.Color("model_code:N", title="model", scale=alt.Scale(scheme=fmt.PALETTE)),
+        tooltip=["model_code:N", alt.Tooltip("ctr:Q", format=".1%"), "density:Q"],
     )
     .properties(height=300),
-    width="stretch",
+    f"{exp.experiment_id}-posteriors",
 )
+shown_table = fmt.posterior_display(table, exp.control_arm.model_code)
 st.dataframe(
-    table.rename(columns={"low": "95% low", "high": "95% high"}),
+    shown_table,
     hide_index=True,
     width="stretch",
     key="posteriors_table",
-    column_config={
-        "mean": percent,
-        "95% low": percent,
-        "95% high": percent,
-        "p_best": percent,
-        "expected_loss": st.column_config.NumberColumn(
-            "expected loss", format="%.5f", help="CTR given up by serving this model"
-        ),
-    },
+    column_config=fmt.table_help(shown_table),
 )
+fmt.csv_button(st, shown_table, f"{exp.experiment_id}-posteriors")
 st.caption("Beta(1 + alpha, 1 + beta): alpha clicks, beta impressions without a click.")
 
 st.subheader("How they moved, batch by batch")
@@ -99,10 +94,11 @@ if len(history) < 2:
     st.info("The history appears after the second parameter batch.")
 else:
     moves = batch_history_frame(history)
-    model = alt.Color("model_code:N", title="model")
+    model = alt.Color("model_code:N", title="model", scale=alt.Scale(scheme=fmt.PALETTE))
     when = alt.X("window_end:T", title="batch (end of window, UTC)")
     band = alt.Chart(moves).encode(when, model)
-    st.altair_chart(
+    fmt.chart(
+        st,
         band.mark_area(opacity=0.2).encode(
             alt.Y(
                 "low:Q",
@@ -113,21 +109,26 @@ else:
             alt.Y2("high:Q"),
         )
         + band.mark_line().encode(alt.Y("mean:Q")),
-        width="stretch",
+        f"{exp.experiment_id}-posterior-history",
     )
     left, right = st.columns(2)
     with left:
-        st.altair_chart(
+        fmt.chart(
+            st,
             band.mark_line()
-            .encode(alt.Y("p_best:Q", title="P(best)", axis=alt.Axis(format="%")))
+            .encode(alt.Y("p_best:Q", title="P(best)", axis=alt.Axis(format=".0%")))
             .properties(height=220),
-            width="stretch",
+            f"{exp.experiment_id}-p-best",
         )
     with right:
-        st.altair_chart(
+        fmt.chart(
+            st,
             band.mark_line()
-            .encode(alt.Y("expected_loss:Q", title="expected loss (CTR)"))
+            .transform_calculate(loss_pp="datum.expected_loss * 100")
+            .encode(
+                alt.Y("loss_pp:Q", title="expected loss (pp of CTR)", axis=alt.Axis(format=".3f"))
+            )
             .properties(height=220),
-            width="stretch",
+            f"{exp.experiment_id}-expected-loss",
         )
     st.caption(f"{len(history)} batches, newest last (at most {data.HISTORY_LIMIT} shown).")

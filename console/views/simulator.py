@@ -61,13 +61,25 @@ def run_lab(
     )
 
 
+#: Default CTRs of the first two models (the demo's); further models start at 5%.
+DEFAULT_CTRS = {"A": 0.067, "B": 0.058}
+
 with st.sidebar:
     st.subheader("Scenario")
-    ctr_a = st.number_input(
-        "CTR of model A", 0.0, 1.0, 0.067, 0.001, format="%.3f", key="sim_ctr_a"
-    )
-    ctr_b = st.number_input(
-        "CTR of model B", 0.0, 1.0, 0.058, 0.001, format="%.3f", key="sim_ctr_b"
+    n_models = st.number_input("Number of models", 2, 10, 2, 1, key="sim_models")
+    ctrs = tuple(
+        float(
+            st.number_input(
+                f"CTR of model {letter}",
+                0.0,
+                1.0,
+                DEFAULT_CTRS.get(letter, 0.05),
+                0.001,
+                format="%.3f",
+                key=f"sim_ctr_{letter.lower()}",
+            )
+        )
+        for letter in "ABCDEFGHIJ"[: int(n_models)]
     )
     per_hour = st.number_input("Impressions per hour", 1, 1_000_000, 1500, 100, key="sim_per_hour")
     days = st.number_input("Days", 1, 30, 3, key="sim_days")
@@ -126,7 +138,7 @@ physics = (
 bar = st.progress(0.0, text="Simulating...")
 try:
     summary, timeline, decisions = run_lab(
-        (float(ctr_a), float(ctr_b)),
+        ctrs,
         int(per_hour),
         int(days) * 24,
         int(seeds),
@@ -170,8 +182,9 @@ st.altair_chart(
     width="stretch",
 )
 
-st.subheader("Share of each hour's traffic to model B")
-arm_b = timeline[timeline["arm"] == "B"]
+others = "model B" if len(ctrs) == 2 else "models B–" + "ABCDEFGHIJ"[len(ctrs) - 1]
+st.subheader(f"Share of each hour's traffic to {others}")
+arm_b = timeline[timeline["arm"] != "A"]
 st.altair_chart(
     alt.Chart(arm_b)
     .mark_line()
@@ -179,11 +192,13 @@ st.altair_chart(
         x=alt.X("hour:Q", title="hours"),
         y=alt.Y("allocation:Q", title="share", axis=alt.Axis(format="%")),
         color="algorithm:N",
+        strokeDash="arm:N",
+        detail="arm:N",
     ),
     width="stretch",
 )
 
-st.subheader("Share of all traffic so far to model B (exposure)")
+st.subheader(f"Share of all traffic so far to {others} (exposure)")
 st.altair_chart(
     alt.Chart(arm_b)
     .mark_line()
@@ -191,6 +206,8 @@ st.altair_chart(
         x=alt.X("hour:Q", title="hours"),
         y=alt.Y("exposure:Q", title="share", axis=alt.Axis(format="%")),
         color="algorithm:N",
+        strokeDash="arm:N",
+        detail="arm:N",
     ),
     width="stretch",
 )

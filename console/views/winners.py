@@ -9,11 +9,13 @@ import altair as alt
 import streamlit as st
 
 from console import data
+from console import formats as fmt
 from console.access import signed_in_user
 from console.text import md
 from console.widgets import experiments_or_stop, pick_experiment
+from services.experiments import Status
 from services.reports import daily_winner_frame, latest_window, realtime_winner, window_counts
-from services.reports.decision import build_report, decision_frame
+from services.reports.decision import build_report, decision_frame, report_markdown
 from services.reports.winners import daily_winner_summary
 
 #: Seed of the lift intervals' Monte Carlo draws: fixed, so a reload shows the same interval.
@@ -34,11 +36,24 @@ if not metrics:
     )
     st.stop()
 
-percent = st.column_config.NumberColumn(format="percent")
+stopped = exp.status is Status.STOPPED
 
 # --- the decision -------------------------------------------------------------------------
-st.subheader("Decision")
 report = build_report(exp, metrics, data.parameter_history(src, exp.experiment_id))
+if stopped:
+    st.subheader("Final result")
+    when = f" on {exp.stopped_at:%Y-%m-%d %H:%M} UTC" if exp.stopped_at else ""
+    if exp.promoted_model:
+        st.success(
+            md(
+                f"{exp.experiment_id} stopped{when}; promoted model: {exp.promoted_model} "
+                f"(the area {exp.area_code} serves it by default)."
+            )
+        )
+    else:
+        st.info(md(f"{exp.experiment_id} stopped{when} without promoting a model."))
+else:
+    st.subheader("Decision")
 decision = report.decision
 rule = decision.rule
 d1, d2, d3 = st.columns(3)
@@ -63,32 +78,28 @@ st.caption(
     "hour-stratified estimates over all hours since the start. Pooled figures are shown beside, "
     "for comparison only."
 )
+decision_table = fmt.decision_table(decision_frame(report))
 st.dataframe(
-    decision_frame(report),
+    decision_table,
     hide_index=True,
     width="stretch",
     key="winners_decision",
-    column_config={
-        c: percent
-        for c in (
-            "stratified ctr",
-            "stratified low",
-            "stratified high",
-            "pooled ctr",
-            "pooled low",
-            "pooled high",
-            "lift",
-            "lift low",
-            "lift high",
-            "p_best",
-            "expected_loss",
-            "pooled p_best",
-        )
-    },
+    column_config=fmt.table_help(decision_table),
+)
+e1, e2, _ = st.columns([1, 1, 4])
+fmt.csv_button(e1, decision_table, f"{exp.experiment_id}-decision")
+e2.download_button(
+    "Decision report (Markdown)",
+    data=lambda: report_markdown(report),
+    file_name=f"{exp.experiment_id}-decision.md",
+    mime="text/markdown",
+    key="export_md_decision",
+    on_click="ignore",
+    icon=":material/download:",
+    help="What `dynab report` prints for this experiment",
 )
 
 # --- real-time leader ---------------------------------------------------------------------
-st.subheader("Right now (pooled, over the bandit's window)")
 history = data.parameter_history(src, exp.experiment_id, limit=1)
 if history:
     # The window the bandit itself weighs: the latest batch's.
@@ -102,6 +113,10 @@ assert bounds is not None  # there are metrics
 counts = window_counts(metrics, exp.model_codes, *bounds)
 rt = realtime_winner(counts, exp.control_arm.model_code, *bounds, seed=LIFT_SEED)
 leader = rt.leader
+if stopped:
+    st.subheader("Final window (pooled)")
+else:
+    st.subheader("Right now (pooled, over the bandit's window)")
 st.caption(
     f"Evaluation window {bounds[0]:%Y-%m-%d %H:00} – {bounds[1]:%Y-%m-%d %H:00} UTC "
     f"({'cumulative' if exp.window_hours is None else f'{exp.window_hours} h'}); "
@@ -112,40 +127,31 @@ if leader is None:
 else:
     c1, c2, c3 = st.columns(3)
     c1.metric("Leader (pooled)", leader.model_code)
-    c2.metric("P(best)", f"{leader.p_best:.1%}")
+    c2.metric("P(best)", fmt.pct(leader.p_best), help=fmt.HELP["p_best"])
     if leader.lift is not None:
         c3.metric(
             "Lift over control",
-            f"{leader.lift.mean:+.1%}",
-            help=f"95% credible interval {leader.lift.low:+.1%} to {leader.lift.high:+.1%}",
+            fmt.signed_pct(leader.lift.mean),
+            help="95% credible interval "
+            + fmt.interval(leader.lift.low, leader.lift.high, signed=True),
         )
     else:
         c3.metric("Lift over control", "control leads")
     frame = rt.frame()
+    window_table = fmt.realtime_table(frame)
     st.dataframe(
-        frame,
+        window_table,
         hide_index=True,
         width="stretch",
         key="winners_realtime",
-        column_config={
-            c: percent
-            for c in (
-                "ctr",
-                "ctr_low",
-                "ctr_high",
-                "p_best",
-                "expected_loss",
-                "lift",
-                "lift_low",
-                "lift_high",
-                "p_better_than_control",
-            )
-        },
+        column_config=fmt.table_help(window_table),
     )
+    fmt.csv_button(st, window_table, f"{exp.experiment_id}-window")
     lifts = frame[~frame["control"]].dropna(subset=["lift"])
     if not lifts.empty:
         base = alt.Chart(lifts).encode(alt.Y("model_code:N", title="model"))
-        st.altair_chart(
+        fmt.chart(
+            st,
             base.mark_rule(strokeWidth=3).encode(
                 alt.X(
                     "lift_low:Q",
@@ -156,7 +162,7 @@ else:
             )
             + base.mark_point(filled=True, size=80).encode(alt.X("lift:Q"))
             + alt.Chart().mark_rule(strokeDash=[4, 4]).encode(x=alt.datum(0)),
-            width="stretch",
+            f"{exp.experiment_id}-lift",
         )
     st.caption(
         f"Lift intervals from {rt.arms[-1].lift.draws if rt.arms[-1].lift else 0:,} "
@@ -180,21 +186,24 @@ daily = daily_winner_frame(
     [m for m in metrics if start_day <= m.hour.date() <= end_day], exp.model_codes
 )
 summary = daily_winner_summary(daily)
+summary = fmt.humanise(summary).rename(columns={"leader": "Leader"})
 st.dataframe(
     summary,
     hide_index=True,
     key="winners_daily_summary",
-    column_config={"ctr": percent, "p_best": percent},
+    column_config=fmt.table_help(summary),
 )
 with st.expander("Every model, every day"):
+    daily = fmt.humanise(daily)
     st.dataframe(
         daily,
         hide_index=True,
         width="stretch",
         key="winners_daily",
-        column_config={"ctr": percent, "p_best": percent},
+        column_config=fmt.table_help(daily),
     )
+    fmt.csv_button(st, daily, f"{exp.experiment_id}-daily")
 st.caption(
     "P(best) of a day uses only that day's impressions and clicks (pooled). A day's leader is "
-    "not a decision; see Decision above."
+    "not a decision; see the decision above."
 )

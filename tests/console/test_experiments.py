@@ -192,3 +192,23 @@ def test_an_analyst_reads_but_cannot_act(make_app, with_draft) -> None:
     assert not labels & {"Apply", "Create draft", "Save draft"}
     assert [t.key for t in at.text_input] == ["experiments_filter_text"]  # no create/edit form
     assert len(frame(at, "at (UTC)")) == 1
+
+
+def test_arms_show_the_weights_in_force_beside_the_split(make_app, demo) -> None:
+    at = make_app(page="experiments")
+    at.selectbox(key="experiments_selected").select("EXP-01").run()
+    assert not at.exception
+    arms = frame(at, "model").set_index("model")
+    latest = demo.parameter_history("EXP-01")[-1]
+    for arm in latest.arms:
+        assert arms.loc[arm.model_code, "configured split"] == "50.0%"
+        assert arms.loc[arm.model_code, "weight in force"] == f"{arm.weight * 100:.1f}%"
+
+
+def test_audit_shows_each_change_from_and_to(make_app, demo) -> None:
+    exp = demo.get_experiment("EXP-01")
+    demo.apply_action("EXP-01", "pause", expected_version=exp.version, by="olivia")
+    at = make_app(page="experiments")
+    at.selectbox(key="experiments_selected").select("EXP-01").run()
+    audit = frame(at, "at (UTC)")
+    assert "status: running → paused" in audit["changed"].iloc[0]

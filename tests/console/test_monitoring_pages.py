@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from tests.console.conftest import frame, shown, texts
@@ -64,19 +66,30 @@ def test_live_ctr_other_experiment(make_app, demo) -> None:
     assert set(frame(at, "model_code")["model_code"]) == {"LF001-01", "NCF-02"}
 
 
+def _pct(text: str) -> float:
+    """'6.7%' or '+3.2%' → 0.067 / 0.032 (the console's one number format)."""
+    return float(text.rstrip("%")) / 100
+
+
 def test_winners_realtime_and_daily(make_app, demo) -> None:
     at = make_app(page="winners")
     assert not at.exception
     leader = at.metric[3].value  # after the decision's three metrics
     assert leader == "EXP-01-APS002-01"
-    realtime = frame(at, "model_code").set_index("model_code")
-    assert realtime.loc["EXP-01-APS002-01", "control"]
-    assert realtime["lift"].isna().tolist() == [True, False]  # only the treatment has a lift
+    tables = [f.value for f in at.dataframe if "P(better than control)" in f.value.columns]
+    realtime = tables[0].set_index("Model")
+    # The control row says "control" and shows "—" where a figure does not apply, never None.
+    assert realtime.loc["EXP-01-APS002-01", "Role"] == "control"
+    assert realtime.loc["EXP-01-APS002-01", "Lift vs control"] == "—"
+    assert not realtime.isna().any().any()
+    assert "None" not in realtime.astype(str).to_numpy().ravel().tolist()
     ncf = realtime.loc["EXP-01-NCF-01"]
-    assert ncf["lift_low"] < ncf["lift"] < ncf["lift_high"]
-    assert realtime["p_best"].sum() == pytest.approx(1.0, abs=1e-6)
-    summary = frame(at, "day")
-    assert len(summary) >= 3 and set(summary["leader"]) <= set(realtime.index)
+    low, high = (_pct(x) for x in ncf["Lift 95% interval"].split(" – "))
+    assert low < _pct(ncf["Lift vs control"]) < high
+    assert sum(_pct(p) for p in realtime["P(best)"]) == pytest.approx(1.0, abs=0.002)
+    assert all(v.endswith(" pp") for v in realtime["Expected loss"])
+    summary = frame(at, "Day (UTC)")
+    assert len(summary) >= 3 and set(summary["Leader"]) <= set(realtime.index)
     assert len(at.get("vega_lite_chart")) == 1  # the lift intervals
 
 
@@ -85,12 +98,15 @@ def test_winners_shows_the_decision_with_stratified_beside_pooled(make_app, demo
     assert not at.exception
     status = at.metric[0].value
     assert status in {"collecting", "leader", "winner", "no-difference"}
-    table = frame(at, "model").set_index("model")
+    table = frame(at, "Model").set_index("Model")
     assert set(table.index) == {"EXP-01-APS002-01", "EXP-01-NCF-01"}
-    for column in ("stratified ctr", "pooled ctr", "p_best", "expected_loss", "pooled p_best"):
-        assert table[column].notna().all()
-    assert (table["stratified low"] < table["stratified ctr"]).all()
-    assert table["p_best"].sum() == pytest.approx(1.0, abs=1e-6)
+    for column in ("CTR", "Pooled CTR", "P(best)", "Expected loss", "Pooled P(best)"):
+        assert (table[column] != "—").all()
+    for ctr, band in zip(table["CTR"], table["CTR 95% interval"], strict=True):
+        low, high = (_pct(x) for x in band.split(" – "))
+        assert low < _pct(ctr) < high
+        assert len(ctr.split(".")[1]) == 2  # one decimal: "6.7%"
+    assert sum(_pct(p) for p in table["P(best)"]) == pytest.approx(1.0, abs=0.002)
     labels = " ".join(shown(m.value) for m in at.markdown)
     # "winner" only when the rule says so; otherwise "leading (P(best) ..., not decided)".
     assert ("winner:" in labels) == (status == "winner")
@@ -98,30 +114,47 @@ def test_winners_shows_the_decision_with_stratified_beside_pooled(make_app, demo
         assert "not decided" in labels
 
 
+def test_winners_stopped_test_shows_its_final_result(make_app, demo) -> None:
+    exp = demo.get_experiment("EXP-01")
+    demo.apply_action(
+        "EXP-01", "stop", expected_version=exp.version, by="t", promoted_model="EXP-01-NCF-01"
+    )
+    at = make_app(page="winners")
+    at.selectbox(key="winners_experiment").select("EXP-01").run()  # running tests come first
+    assert not at.exception
+    headers = [h.value for h in at.subheader]
+    assert "Final result" in headers and "Decision" not in headers
+    assert not any(h.startswith("Right now") for h in headers)
+    assert any("promoted model: EXP-01-NCF-01" in shown(s.value) for s in at.success)
+
+
 def test_winners_daily_table_counts_match_the_days(make_app, demo) -> None:
     at = make_app(page="winners")
-    daily = next(f for f in at.dataframe if "impressions" in f.value.columns and "day" in f.value)
-    rows = daily.value
+    rows = next(
+        f.value for f in at.dataframe if "Impressions" in f.value and "Day (UTC)" in f.value
+    )
     metrics = demo.hourly_metrics("EXP-01")
-    first_day = rows["day"].min()
-    day_rows = rows[rows["day"] == first_day].set_index("model_code")
+    first_day = rows["Day (UTC)"].min()
+    day_rows = rows[rows["Day (UTC)"] == first_day].set_index("Model")
     for code in ("EXP-01-APS002-01", "EXP-01-NCF-01"):
-        assert day_rows.loc[code, "impressions"] == sum(
+        assert day_rows.loc[code, "Impressions"] == sum(
             m.impressions for m in metrics if m.model_code == code and m.hour.date() == first_day
         )
-    assert rows.groupby("day")["leader"].sum().eq(1).all()
+    assert rows.groupby("Day (UTC)")["Leader"].sum().eq(1).all()
 
 
 def test_posteriors_from_the_latest_batch_with_history(make_app, demo) -> None:
     at = make_app(page="posteriors")
     assert not at.exception
     latest = demo.parameter_history("EXP-01")[-1]
-    table = frame(at, "model_code").set_index("model_code")
+    table = frame(at, "Model").set_index("Model")
     for arm in latest.arms:
-        assert table.loc[arm.model_code, "alpha"] == arm.alpha
-        assert table.loc[arm.model_code, "beta"] == arm.beta
-        assert table.loc[arm.model_code, "95% low"] < table.loc[arm.model_code, "mean"]
-    assert table["p_best"].sum() == pytest.approx(1.0, abs=1e-6)
+        assert table.loc[arm.model_code, "Clicks (alpha)"] == arm.alpha
+        assert table.loc[arm.model_code, "Non-clicks (beta)"] == arm.beta
+        low = table.loc[arm.model_code, "CTR 95% interval"].split(" – ")[0]
+        assert _pct(low) <= _pct(table.loc[arm.model_code, "Posterior mean CTR"])
+    assert sum(_pct(p) for p in table["P(best)"]) == pytest.approx(1.0, abs=0.002)
+    assert all(v.endswith(" pp") for v in table["Expected loss"])  # as on Winners
     assert len(at.get("vega_lite_chart")) == 4  # densities, mean/interval, P(best), loss
 
 
@@ -129,13 +162,38 @@ def test_posteriors_of_an_earlier_batch(make_app, demo) -> None:
     at = make_app(page="posteriors")
     first = demo.parameter_history("EXP-01")[0]
     at.select_slider(key="posteriors_batch_EXP-01").set_value(first.batch_id).run()
-    table = frame(at, "model_code").set_index("model_code")
-    assert table.loc[first.arms[0].model_code, "alpha"] == first.arms[0].alpha
+    table = frame(at, "Model").set_index("Model")
+    assert table.loc[first.arms[0].model_code, "Clicks (alpha)"] == first.arms[0].alpha
 
 
 def test_posteriors_of_a_static_test_come_from_hourly_counts(make_app, demo) -> None:
     at = make_app(page="posteriors")
     at.selectbox(key="posteriors_experiment").select("EXP-02").run()
     assert any("No parameter batch" in c.value for c in at.caption)
-    assert set(frame(at, "model_code")["model_code"]) == {"LF001-01", "NCF-02"}
+    assert set(frame(at, "Model")["Model"]) == {"LF001-01", "NCF-02"}
     assert "The history appears after the second parameter batch." in texts(at, "info")
+
+
+def test_live_ctr_hourly_chart_has_bands_palette_and_audit_markers(make_app, demo) -> None:
+    # A guardrail's weight change in the hours shown (written as the store's audit entries are).
+    demo.db["audit_log"].insert_one(
+        {
+            "experiment_id": "EXP-01",
+            "action": "weights",
+            "by": "guardrail",
+            "at": datetime(2026, 11, 28, 3),
+            "before": None,
+            "after": None,
+        }
+    )
+    at = make_app(page="live_ctr")
+    at.selectbox(key="live_ctr_experiment").select("EXP-01").run()
+    assert not at.exception
+    spec = at.get("vega_lite_chart")[0].proto.spec
+    assert "ctr_low" in spec and "ctr_high" in spec  # the interval band
+    assert "tableau10" in spec
+    assert '"rule"' in spec  # the guardrail's change is marked on the time axis
+    # Every chart can be saved as PNG and SVG.
+    keys = [b.proto.id for b in at.get("download_button")]
+    assert sum("export_png" in k for k in keys) == len(at.get("vega_lite_chart"))
+    assert sum("export_svg" in k for k in keys) == len(at.get("vega_lite_chart"))

@@ -66,3 +66,12 @@ def test_alerts_for_stale_batch_srm_and_data_quality(make_app, demo) -> None:
     assert not any("duplicates" in w for w in warnings)
     assert areas_table(at).loc["MAIN", "stale"]
     assert at.metric[3].value == "3"
+
+
+def test_areas_table_shows_default_model_and_stale(make_app, demo) -> None:
+    at = make_app(page="overview")
+    assert not at.exception
+    areas = frame(at, "area").set_index("area")
+    assert areas.loc["MAIN", "default model"] == "EXP-01-APS002-01"
+    assert areas.loc["CART", "default model"] == "CART-POP-01"
+    assert "stale" in areas.columns

@@ -190,3 +190,25 @@ def test_repeat_visitors_of_a_static_test_are_counted_once(page, store, mongo_db
     assert (split.loc[A, "returned"], split.loc[B, "returned"]) == (200, 50)
     assert (split.loc[A, "counted"], split.loc[B, "counted"]) == (50, 50)
     assert any("counted on members" in s.value for s in at.success)
+
+
+def test_a_failed_job_run_says_why(page, store, mongo_db):
+    _static_experiment(store)
+    JobRunLog(mongo_db).record(
+        JobRun(
+            batch_end=H9,
+            started_at=H9 + timedelta(minutes=1),
+            finished_at=H9 + timedelta(minutes=2),
+            events=0,
+            hourly_rows=0,
+            experiments=(),
+            status="failed",
+            error="the lake has no events for 2026-11-28T09",
+        )
+    )
+    at = page()
+    assert not at.exception, at.exception
+    assert any("the lake has no events" in e.value for e in at.error)
+    runs = _table(at, "error")
+    assert runs["error"].tolist() == ["the lake has no events for 2026-11-28T09"]
+    assert {m.label: m.value for m in at.metric}["Last run (UTC)"] == "11-28 09:02"

@@ -135,3 +135,18 @@ def test_simulate_malformed_drift_is_a_usage_error(capsys: pytest.CaptureFixture
         main(["simulate", "--drift", "0.1@x"])
     assert exit_.value.code == 2
     assert "expected CTRS@HOUR" in capsys.readouterr().err
+
+
+def test_simulator_page_handles_up_to_ten_models() -> None:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["auth_user"] = {"name": "ana", "role": "analyst"}
+    at.session_state["sim_seeds"] = 2
+    at.session_state["sim_days"] = 1
+    at.session_state["sim_per_hour"] = 500
+    at.session_state["sim_algorithms"] = ["bts"]
+    at.session_state["sim_models"] = 10
+    at.run()
+    assert not at.exception
+    labels = [n.label for n in at.number_input if n.label.startswith("CTR of model")]
+    assert labels == [f"CTR of model {c}" for c in "ABCDEFGHIJ"]
+    assert "Share of each hour's traffic to models B–J" in [h.value for h in at.subheader]
