@@ -11,7 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from console.access import current_user, sign_out
+from console import data
+from console.session import current_user, sign_out, sync_cookie
 from console.text import md
 
 PAGES_DIR = Path(__file__).resolve().parent / "views"
@@ -44,6 +45,10 @@ if user is not None:
     with st.sidebar:
         st.caption(f"Signed in as **{md(user.name)}** ({user.role.value})")
         st.button("Sign out", key="app_sign_out", on_click=sign_out)
+        clock_label = data.clock_label(data.clock())
+        if clock_label:
+            st.caption(clock_label)
+sync_cookie()
 # Every page starts with ``signed_in_user()``, which draws the sign-in and stops the page for a
 # visitor; gating in the page (not only here) keeps a deep link's page from running unsigned.
 navigation.run()
