@@ -14,9 +14,8 @@ from typing import NamedTuple
 
 import streamlit as st
 
-from console.settings import clock_from_env
 from services.audit import AuditEntry
-from services.clock import Clock
+from services.clock import Clock, clock_from_env
 from services.experiments import Area, Experiment
 from services.hourly_metrics import HourlyMetric
 from services.mongo.repository import DEFAULT_DB, MongoStore, connect
@@ -84,7 +83,7 @@ def clock() -> Clock:
     One clock for the whole stack: the selector, the parameter job, the traffic and the console
     all follow the same ``DYNAB_SIM_EPOCH`` / ``DYNAB_REAL_EPOCH`` / ``DYNAB_CLOCK_SPEED``.
     """
-    return clock_from_env()
+    return clock_from_env(os.environ)
 
 
 def clock_label(current: Clock) -> str | None:
