@@ -1,15 +1,22 @@
-"""Benchmark of the parameter-update job: Spark local[2] beside DuckDB, and the incremental cost.
+"""Benchmark of the parameter-update job: Spark local[2] beside DuckDB, one batch and steady state.
 
-Run:  .venv/bin/python benchmarks/bench_spark_job.py [--sizes 1000000 10000000] [--keep DIR]
+Run:  .venv/bin/python benchmarks/bench_spark_job.py [--quick] [--sizes 1000000 10000000]
+      [--hourly 1000000] [--runs 3] [--keep DIR]
 
-1. For each size, generate that many events (10 hours, two experiments) and time
-   ``run_update`` (extract, transform, load into an embedded MongoDB) on ``local[2]``, then the
-   same aggregation (dedup, attribution within 1 h, per experiment/model/hour counts) in DuckDB
-   on the same files. The two results are checked to agree.
-2. Incremental cost: 230 hours of traffic; the batch ending at hour 25 and the one ending at
-   hour 225 read the same number of partitions (the 24 h window plus 1 h), so they cost alike.
+1. One batch over many events (a catch-up or a peak): for each size, 10 hours of traffic (two
+   experiments) processed by one ``run_update`` (extract, transform, load into an embedded
+   MongoDB) on ``local[2]``, and the same aggregation (dedup, attribution within 1 h, per
+   experiment/model/hour counts) in DuckDB on the same files. Both must give the same figures.
+2. Steady state: a new hour of ``--hourly`` events after four processed hours (the attribution
+   look-back and the late-click hours are read back from their Parquet copies). The same batch
+   is timed with a 24 h and a 90-day evaluation window (the 90-day store holds 90 days of hourly
+   history); DuckDB does the same incremental work on the same files (parse the new hour, keep a
+   Parquet copy, read the look-back copies, attribute, aggregate the touched hours) and the same
+   MongoDB load. Both must give the same figures.
 
-It prints figures; it asserts nothing about time.
+Every figure is the median of ``--runs`` runs, the runs of each row side by side in one process.
+It prints figures; it asserts nothing about time. The machine it runs on may be shared: say so
+when quoting the figures.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -28,12 +36,14 @@ sys.path.insert(0, str(ROOT))
 
 from services.clock import FixedClock  # noqa: E402
 from services.events import EventLogWriter  # noqa: E402
+from services.events.layout import partition_path  # noqa: E402
 from services.experiments import Area, Arm, Experiment, ExperimentType  # noqa: E402
+from services.hourly_metrics import HourlyMetric  # noqa: E402
 from services.mongo.embedded import EmbeddedMongo  # noqa: E402
 from services.mongo.repository import MongoStore, connect  # noqa: E402
 from services.traffic import ArmSpec, TrafficConfig, generate  # noqa: E402
 from spark.session import local_session  # noqa: E402
-from spark.update_params import JobSettings, run_update  # noqa: E402
+from spark.update_params import JobReport, JobSettings, _write_parameters, run_update  # noqa: E402
 
 START = datetime(2026, 11, 28, 0)
 COMMAND = ".venv/bin/python benchmarks/bench_spark_job.py"
@@ -43,24 +53,29 @@ ARMS = (
     ArmSpec("EXP-02", "DETAIL", "LF001-01", 0.052, 0.003),
     ArmSpec("EXP-02", "DETAIL", "NCF-02", 0.049, 0.003),
 )
-
-DUCKDB_SQL = """
-WITH raw AS (
-  SELECT * FROM read_json({files}, format='newline_delimited', ignore_errors=true,
-    columns={{event_id:'VARCHAR', event_type:'VARCHAR', request_id:'VARCHAR', ts:'VARCHAR',
-              member_id:'VARCHAR', area_code:'VARCHAR', experiment_id:'VARCHAR',
-              model_code:'VARCHAR', item_id:'VARCHAR'}})
-), ev AS (
-  SELECT DISTINCT ON (event_id) *, try_cast(ts AS TIMESTAMPTZ) AS t FROM raw
-  WHERE event_id IS NOT NULL AND request_id IS NOT NULL
-    AND event_type IN ('impression', 'click', 'order') AND try_cast(ts AS TIMESTAMPTZ) IS NOT NULL
-), imp AS (
+COLUMNS = (
+    "{event_id:'VARCHAR', event_type:'VARCHAR', request_id:'VARCHAR', ts:'VARCHAR', "
+    "member_id:'VARCHAR', area_code:'VARCHAR', experiment_id:'VARCHAR', model_code:'VARCHAR', "
+    "item_id:'VARCHAR'}"
+)
+_COLUMNS = COLUMNS.replace("{", "{{").replace("}", "}}")
+VALID_EVENTS = f"""
+SELECT DISTINCT ON (event_id) event_id, event_type, request_id,
+       try_cast(ts AS TIMESTAMPTZ) AS t, member_id, experiment_id, model_code
+FROM read_json({{files}}, format='newline_delimited', ignore_errors=true, columns={_COLUMNS})
+WHERE event_id IS NOT NULL AND request_id IS NOT NULL AND member_id IS NOT NULL
+  AND experiment_id IS NOT NULL AND model_code IS NOT NULL
+  AND event_type IN ('impression', 'click', 'order') AND try_cast(ts AS TIMESTAMPTZ) IS NOT NULL
+"""
+HOURLY = """
+WITH imp AS (
   SELECT request_id, t, date_trunc('hour', t) AS hour, member_id, experiment_id, model_code
   FROM ev WHERE event_type = 'impression'
 ), act AS (
   SELECT a.event_type, a.request_id, i.experiment_id, i.model_code, i.hour
   FROM ev a JOIN imp i USING (request_id)
   WHERE a.event_type <> 'impression' AND a.t <= i.t + INTERVAL 1 HOUR
+    AND a.t >= TIMESTAMPTZ '{first}'
 ), credited AS (
   SELECT experiment_id, model_code, hour,
          count(DISTINCT request_id) FILTER (WHERE event_type = 'click') AS clicks,
@@ -71,14 +86,16 @@ SELECT i.experiment_id, i.model_code, i.hour, count(*) AS impressions,
        coalesce(any_value(c.clicks), 0) AS clicks, coalesce(any_value(c.orders), 0) AS orders,
        count(DISTINCT i.member_id) AS unique_members
 FROM imp i LEFT JOIN credited c USING (experiment_id, model_code, hour)
+WHERE i.hour >= TIMESTAMPTZ '{first}'
 GROUP BY i.experiment_id, i.model_code, i.hour
 """
 
 
-def make_store(uri: str, name: str, clock: FixedClock) -> MongoStore:
+def make_store(uri: str, name: str, clock: FixedClock, window_hours: int = 24) -> MongoStore:
     store = MongoStore(connect(uri, db_name=name), clock)
+    store.db.client.drop_database(name)
     store.ensure_indexes()
-    clock.current = START
+    clock.current = START - timedelta(hours=window_hours)
     for area, default in (("MAIN", "EXP-01-APS002-01"), ("DETAIL", "LF001-01")):
         store.save_area(Area(area, default))
     for exp_id, area, kind in (
@@ -95,17 +112,28 @@ def make_store(uri: str, name: str, clock: FixedClock) -> MongoStore:
             warmup_hours=1,
             warmup_min_impressions=100,
             exposure_floor=0.05,
+            evaluation_window_hours=window_hours,
         )
         created = store.create_experiment(exp, by="bench")
         store.apply_action(exp_id, "start", expected_version=created.version, by="bench")
+    clock.current = START
     return store
 
 
-def write(root: Path, hours: int, per_hour: int, seed: int) -> tuple[int, float]:
-    t = time.perf_counter()
+def preload_history(store: MongoStore, hours: int) -> None:
+    """``hours`` of hourly metrics before START, recorded as processed (a long-running test)."""
+    span = [START - timedelta(hours=k) for k in range(hours, 0, -1)]
+    for exp_id in ("EXP-01", "EXP-02"):
+        codes = [a.model_code for a in ARMS if a.experiment_id == exp_id]
+        rows = [HourlyMetric(exp_id, c, h, 50_000, 3_000, 200, 40_000) for h in span for c in codes]
+        store.replace_hourly_metrics(exp_id, span, rows)
+    store.save_job_hours([{"hour": h, "status": "done", "batch": "preload"} for h in span])
+
+
+def write(root: Path, hours: int, per_hour: int, seed: int, start: datetime = START) -> int:
     config = TrafficConfig(
         ARMS,
-        START,
+        start,
         hours=hours,
         requests_per_hour=per_hour,
         members=200_000,
@@ -115,35 +143,90 @@ def write(root: Path, hours: int, per_hour: int, seed: int) -> tuple[int, float]
         malformed_share=0.0005,
     )
     with EventLogWriter(root, writer_id="bench", max_buffered_lines=500_000) as writer:
-        summary = generate(config, writer)
-    return summary.lines, time.perf_counter() - t
+        return generate(config, writer).lines
 
 
-def duckdb_hourly(root: Path) -> tuple[list[tuple], float]:
+def _duckdb():
     import duckdb
 
-    files = sorted(str(p) for p in root.rglob("*.jsonl"))
     con = duckdb.connect()
     con.execute("SET threads TO 2; SET TimeZone = 'UTC'")
+    return con
+
+
+def _rows(result) -> list[tuple]:
+    return sorted((r[0], r[1], r[2].replace(tzinfo=None), *map(int, r[3:])) for r in result)
+
+
+def duckdb_full(root: Path) -> tuple[list[tuple], float]:
+    files = sorted(str(p) for p in root.rglob("*.jsonl"))
+    con = _duckdb()
     t = time.perf_counter()
-    rows = con.execute(DUCKDB_SQL.format(files=files)).fetchall()
-    elapsed = time.perf_counter() - t
-    rows = sorted((r[0], r[1], r[2].replace(tzinfo=None), *map(int, r[3:])) for r in rows)
-    return rows, elapsed
+    con.execute(f"CREATE TEMP TABLE ev AS {VALID_EVENTS.format(files=files)}")
+    rows = con.execute(HOURLY.format(first="1970-01-01 00:00:00+00")).fetchall()
+    return _rows(rows), time.perf_counter() - t
+
+
+def duckdb_hour(con, root: Path, copies: Path, hour: datetime) -> None:
+    """Parse one hour's raw files and keep a Parquet copy (what the job does per new hour)."""
+    files = sorted(str(p) for p in Path(partition_path(str(root), hour)).glob("*.jsonl"))
+    target = copies / f"{hour:%Y%m%d%H}.parquet"
+    con.execute(f"COPY ({VALID_EVENTS.format(files=files)}) TO '{target}' (FORMAT parquet)")
+
+
+def duckdb_incremental(root: Path, copies: Path, hour: datetime, store: MongoStore) -> tuple:
+    """The steady-state batch in DuckDB: new hour, look-back copies, touched hours, same load."""
+    con = _duckdb()
+    t = time.perf_counter()
+    duckdb_hour(con, root, copies, hour)
+    read = [copies / f"{(hour - timedelta(hours=k)):%Y%m%d%H}.parquet" for k in range(5)]
+    files = [str(p) for p in read if p.exists()]
+    con.execute(f"CREATE TEMP TABLE ev AS SELECT * FROM read_parquet({files})")
+    first = hour - timedelta(hours=1)
+    rows = _rows(con.execute(HOURLY.format(first=f"{first:%Y-%m-%d %H:%M:%S}+00")).fetchall())
+    touched = [first, hour]
+    for exp_id in ("EXP-01", "EXP-02"):
+        metrics = [HourlyMetric(*r) for r in rows if r[0] == exp_id]
+        store.replace_hourly_metrics(exp_id, touched, metrics)
+    settings = JobSettings(str(root), hour + timedelta(hours=1))
+    from services.experiments import Status
+
+    running = store.list_experiments(statuses=[Status.RUNNING])
+    _write_parameters(store, settings, running, JobReport(settings.batch_end), lambda _m: None)
+    return rows, time.perf_counter() - t
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def spark_rows(store: MongoStore, start: datetime | None = None) -> list[tuple]:
+    return sorted(
+        (m.experiment_id, m.model_code, m.hour, m.impressions, m.clicks, m.orders, m.unique_members)
+        for e in ("EXP-01", "EXP-02")
+        for m in store.hourly_metrics(e, start=start)
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 10_000_000])
+    parser.add_argument("--hourly", type=int, default=1_000_000, help="events of the new hour")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one minute or two")
     parser.add_argument("--keep", type=Path, default=None, help="work folder to keep")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.hourly = [200_000], 100_000
     work = args.keep or Path(tempfile.mkdtemp(prefix="dynab-bench-"))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    print(f"rerun: {COMMAND} --sizes {' '.join(map(str, args.sizes))}")
+    rerun = f"{COMMAND} --sizes {' '.join(map(str, args.sizes))} --hourly {args.hourly}"
+    print(f"rerun: {rerun} --runs {args.runs}" + (" (--quick)" if args.quick else ""))
     mongo = EmbeddedMongo(data_dir=work / "mongo").start()
     spark = local_session("local[2]", shuffle_partitions=8, driver_memory="3g")
     clock = FixedClock(START)
-    results = []
+    full = []
+    steady = {}
     try:
         # Warm the JVM so that the first measured run does not pay for class loading.
         warm = work / "warm"
@@ -154,71 +237,106 @@ def main() -> int:
             JobSettings(str(warm), START + timedelta(hours=2)),
         )
         for size in args.sizes:
-            hours = 10
             root = work / f"events-{size}"
-            lines, gen_s = write(root, hours, round(size / hours / 1.06), seed=size)
+            lines = write(root, 10, round(size / 10 / 1.06), seed=size)
             store = make_store(mongo.uri, f"b{size}", clock)
-            t = time.perf_counter()
-            report = run_update(spark, store, JobSettings(str(root), START + timedelta(hours=12)))
-            spark_s = time.perf_counter() - t
-            ddb_rows, ddb_s = duckdb_hourly(root)
-            spark_rows = sorted(
-                (
-                    m.experiment_id,
-                    m.model_code,
-                    m.hour,
-                    m.impressions,
-                    m.clicks,
-                    m.orders,
-                    m.unique_members,
+            spark_s, ddb_s, seconds = [], [], []
+            for run in range(args.runs):
+                job = JobSettings(
+                    str(root), START + timedelta(hours=12), rebuild_from=START if run else None
                 )
-                for e in ("EXP-01", "EXP-02")
-                for m in store.hourly_metrics(e)
-            )
-            agree = "yes" if spark_rows == ddb_rows else "NO"
-            results.append((lines, gen_s, spark_s, report.seconds, ddb_s, agree))
+                t = time.perf_counter()
+                report = run_update(spark, store, job)
+                spark_s.append(time.perf_counter() - t)
+                seconds.append(report.seconds)
+                ddb_rows, elapsed = duckdb_full(root)
+                ddb_s.append(elapsed)
+            agree = "yes" if spark_rows(store) == ddb_rows else "NO"
+            full.append((lines, spark_s, ddb_s, agree, seconds[-1]))
             print(
-                f"{lines:>11,} lines generated in {gen_s:6.1f} s; spark {spark_s:6.1f} s "
-                f"({lines / spark_s:,.0f} ev/s), duckdb {ddb_s:6.1f} s "
-                f"({lines / ddb_s:,.0f} ev/s), same figures: {agree}",
+                f"one batch, {lines:,} events: spark {median(spark_s):.1f} s, duckdb "
+                f"{median(ddb_s):.1f} s, same figures: {agree}, stages {_stages(seconds[-1])}",
                 flush=True,
             )
             shutil.rmtree(root, ignore_errors=True)
 
-        inc = work / "incremental"
-        inc_lines, _ = write(inc, 230, 2000, seed=3)
-        store = make_store(mongo.uri, "inc", clock)
-        timings = {}
-        for end_hour in (25, 225, 25, 225):
-            t = time.perf_counter()
-            rep = run_update(
-                spark,
-                store,
-                JobSettings(str(inc), START + timedelta(hours=end_hour), window_hours=24),
+        # Steady state: four processed hours, then the new hour.
+        lake = work / "steady"
+        per_hour = round(args.hourly / 1.06)
+        lines = write(lake, 5, per_hour, seed=7)
+        new_hour = START + timedelta(hours=4)
+        copies = work / "duckdb-copies"
+        copies.mkdir(exist_ok=True)
+        con = _duckdb()
+        for k in range(4):
+            duckdb_hour(con, lake, copies, START + timedelta(hours=k))
+        con.close()
+        for window in (24, 90 * 24):
+            store = make_store(mongo.uri, f"w{window}", clock, window_hours=window)
+            preload_history(store, window)
+            state = work / f"state-{window}"
+            run_update(spark, store, JobSettings(str(lake), new_hour, state_root=str(state)))
+            spark_s, ddb_s, seconds = [], [], []
+            ddb_store = make_store(mongo.uri, f"d{window}", clock, window_hours=window)
+            preload_history(ddb_store, window)
+            for _ in range(args.runs):
+                job = JobSettings(
+                    str(lake),
+                    new_hour + timedelta(hours=1),
+                    state_root=str(state),
+                    rebuild_from=new_hour,
+                )
+                t = time.perf_counter()
+                report = run_update(spark, store, job)
+                spark_s.append(time.perf_counter() - t)
+                seconds.append(report.seconds)
+                ddb_rows, elapsed = duckdb_incremental(lake, copies, new_hour, ddb_store)
+                ddb_s.append(elapsed)
+            touched = new_hour - timedelta(hours=1)
+            agree = "yes" if spark_rows(store, touched) == ddb_rows else "NO"
+            steady[window] = (report.events, spark_s, ddb_s, agree, seconds[-1])
+            print(
+                f"steady state, {window} h window, new hour of {report.events:,} events: spark "
+                f"{median(spark_s):.1f} s, duckdb {median(ddb_s):.1f} s, same figures: {agree}, "
+                f"stages {_stages(seconds[-1])}",
+                flush=True,
             )
-            timings.setdefault(end_hour, []).append((time.perf_counter() - t, len(rep.hours_read)))
         print()
         print(
-            "| events | generate s | Spark local[2] s | Spark ev/s | DuckDB s | DuckDB ev/s "
-            "| same figures |"
+            "| batch | events parsed | Spark local[2] s (runs) | DuckDB s (runs) | ratio | same |"
         )
-        print("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-        for lines, gen_s, spark_s, _, ddb_s, agree in results:
+        print("| --- | ---: | ---: | ---: | ---: | --- |")
+        for lines, spark_s, ddb_s, agree, _ in full:
             print(
-                f"| {lines:,} | {gen_s:.1f} | {spark_s:.1f} | {lines / spark_s:,.0f} | "
-                f"{ddb_s:.1f} | {lines / ddb_s:,.0f} | {agree} |"
+                f"| one batch, 10 h | {lines:,} | {median(spark_s):.1f} ({_runs(spark_s)}) | "
+                f"{median(ddb_s):.1f} ({_runs(ddb_s)}) | {median(spark_s) / median(ddb_s):.1f}x "
+                f"| {agree} |"
             )
-        print()
-        print(f"incremental ({inc_lines:,} events over 230 hours, 24 h window):")
-        for end_hour, runs in timings.items():
-            secs = ", ".join(f"{s:.1f} s" for s, _ in runs)
-            print(f"  batch ending hour {end_hour:>3}: {runs[0][1]} partitions read, {secs}")
+        for window, (events, spark_s, ddb_s, agree, _) in steady.items():
+            label = f"{window // 24}-day window" if window > 24 else "24 h window"
+            print(
+                f"| steady state, {label} | {events:,} | {median(spark_s):.1f} ({_runs(spark_s)})"
+                f" | {median(ddb_s):.1f} ({_runs(ddb_s)}) | "
+                f"{median(spark_s) / median(ddb_s):.1f}x | {agree} |"
+            )
+        if len(steady) == 2:
+            a, b = (median(v[1]) for v in steady.values())
+            print(f"\n90-day vs 24 h window, Spark batch: {100 * (b - a) / a:+.0f} %")
+        print(f"\nrerun: {rerun} --runs {args.runs}")
     finally:
         spark.stop()
         mongo.stop()
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _runs(values: list[float]) -> str:
+    return ", ".join(f"{v:.1f}" for v in values)
+
+
+def _stages(seconds: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in seconds.items())
 
 
 if __name__ == "__main__":

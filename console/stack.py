@@ -362,6 +362,28 @@ class Stack:
 
     # --- the parameter job -----------------------------------------------------------------
 
+    def pending_batches(self, now: datetime) -> list[datetime]:
+        """Batch ends to run again on start: an hour the job began but did not finish (a stop
+        cut the batch short) or an hour of the lake it never processed, within two days."""
+        assert self.store is not None
+        from services.events.layout import hours_between, partition_dir
+
+        lake = Path(self.options.data_dir) / "lake"
+        end = floor_hour(now)
+        since = end - timedelta(hours=48)
+        records = self.store.job_hours(since, end)
+        if not records:
+            return []
+        first = min(records)
+        out = []
+        for hour in hours_between(first, end):
+            status = (records.get(hour) or {}).get("status")
+            if status == "running" or (
+                status not in ("done", "empty") and (lake / partition_dir(hour)).is_dir()
+            ):
+                out.append(hour + timedelta(hours=1))
+        return out
+
     def _job(self) -> None:
         from services.ops.job_runs import JobRun, JobRunLog
         from spark.update_params import JobSettings, run_update
@@ -369,20 +391,24 @@ class Stack:
         assert self.store is not None and self.db is not None and self.clock is not None
         runs = JobRunLog(self.db)
         lake = str(Path(self.options.data_dir) / "lake")
+        for batch_end in self.pending_batches(self.clock.now()):
+            self.say(f"parameter job: re-running the batch ending {batch_end:%Y-%m-%d %H:00}")
+            self._batches.put(batch_end)
         while not self._stop.is_set():
             try:
                 batch_end = self._batches.get(timeout=0.5)
             except queue.Empty:
                 continue
-            # If the job fell behind, the newest batch covers the whole window anyway.
-            while not self._batches.empty():
-                batch_end = self._batches.get_nowait()
+            # Every batch runs, in order: a batch costs its new hour, and skipping one would
+            # leave a gap in the parameter history.
             # Stamped on the demo clock, like the batch they compute; the log line says real time.
             started, real_start = self.clock.now(), time.monotonic()
             error = None
             report = None
             try:
-                report = run_update(self.spark, self.store, JobSettings(lake, batch_end))
+                report = run_update(
+                    self.spark, self.store, JobSettings(lake, batch_end, lease_wait_seconds=60)
+                )
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 log.exception("parameter job failed for batch %s", batch_end)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.audit import AuditEntry
 from services.experiments import Area, Experiment, Status
@@ -67,8 +67,9 @@ class Store(Protocol):
         self, experiment_id: str, model_codes: Sequence[str]
     ) -> ParameterSnapshot: ...
 
-    def save_parameter_batch(self, batch: ParameterBatch) -> None:
-        """Write the batch to the history and make it the current arm parameters (idempotent)."""
+    def save_parameter_batch(self, batch: ParameterBatch) -> bool:
+        """Write the batch to the history and make it the current arm parameters unless a
+        newer batch is current (idempotent). Returns whether it became current."""
         ...
 
     def parameter_history(
@@ -93,3 +94,24 @@ class Store(Protocol):
     ) -> list[HourlyMetric]:
         """Rows with start <= hour < end, ordered by hour then model code."""
         ...
+
+    # --- parameter job bookkeeping ---------------------------------------------------------
+    def job_hours(self, start: datetime, end: datetime) -> dict[datetime, dict[str, Any]]:
+        """The job's record of each hour in ``start <= hour < end``, by hour."""
+        ...
+
+    def save_job_hours(self, records: Sequence[dict[str, Any]]) -> None:
+        """Record processed hours (each with ``hour`` and ``status``), one per hour."""
+        ...
+
+    def acquire_lease(
+        self, name: str, owner: str, *, now: datetime, ttl_seconds: float, note: str = ""
+    ) -> bool:
+        """Take the lease if free, expired or already ``owner``'s (atomic)."""
+        ...
+
+    def renew_lease(self, name: str, owner: str, *, now: datetime, ttl_seconds: float) -> bool: ...
+
+    def release_lease(self, name: str, owner: str) -> None: ...
+
+    def lease(self, name: str) -> dict[str, Any] | None: ...

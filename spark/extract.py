@@ -1,8 +1,9 @@
 """Extract: read the hour partitions a batch needs, parse them with an explicit schema.
 
-Only the partitions of the needed hours are listed, so the cost of a batch depends on its window,
-not on how much history ROOT holds. Every line is read as text first, so that a malformed line
-is kept (with its file) for counting and quarantine instead of failing the job or vanishing.
+Only the partitions of the needed hours are listed, so the cost of a batch depends on the hours
+it processes, not on how much history ROOT holds. Lines are parsed once, by Spark's JSON reader
+in PERMISSIVE mode: a line that is not JSON keeps its text in a corrupt-record column, so that it
+is counted (per file) and quarantined instead of failing the job or vanishing.
 """
 
 from __future__ import annotations
@@ -30,8 +31,15 @@ RAW_SCHEMA = T.StructType(
         T.StructField("model_code", T.StringType()),
         T.StructField("item_id", T.StringType()),
         T.StructField("item_ids", T.ArrayType(T.StringType())),
+        # Optional, logged by the selector: the batch an impression was served under and the
+        # probability it had of getting this model.
+        T.StructField("batch_id", T.StringType()),
+        T.StructField("propensity", T.DoubleType()),
     ]
 )
+#: Optional impression fields the job carries beside ``COLUMNS``.
+EXTRA_COLUMNS = ("batch_id", "propensity")
+CORRUPT = "_corrupt_record"
 # ``ts`` is checked separately: it must also parse as a time.
 REQUIRED = tuple(name for name in REQUIRED_FIELDS if name != "ts")
 
@@ -101,8 +109,48 @@ def parse_events(lines: DataFrame) -> DataFrame:
     )
 
 
+def read_events(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
+    """Parse the part files under ``paths`` in one pass; the same columns as ``parse_events``.
+
+    A line that is not JSON (or not an object) keeps its text in ``value``; a line that parses
+    but fails the checks is quarantined as its fields re-serialised (its exact text is not kept:
+    holding every valid line's text would double what the pass carries).
+    """
+    if not paths:
+        return parse_events(read_lines(spark, paths))
+    schema = T.StructType([*RAW_SCHEMA.fields, T.StructField(CORRUPT, T.StringType())])
+    raw = (
+        spark.read.schema(schema)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .json(list(paths))
+    )
+    fields = [f.name for f in RAW_SCHEMA.fields]
+    ts = F.try_to_timestamp(F.col("ts")).cast(T.TimestampNTZType())
+    checks = (
+        F.col(CORRUPT).isNull() & _valid(F.struct(*[F.col(n) for n in fields])) & ts.isNotNull()
+    )
+    valid = F.coalesce(checks, F.lit(False))
+    # Not the item lists: the reader then never builds them (nothing downstream reads them).
+    kept = [n for n in fields if n != "item_ids"]
+    text = F.coalesce(F.col(CORRUPT), F.to_json(F.struct(*[F.col(n) for n in kept])))
+    return raw.select(
+        F.col("_metadata.file_path").alias("file"),
+        F.when(~valid, text).alias("value"),
+        *[F.col(name) for name in COLUMNS if name != "ts"],
+        *[F.col(name) for name in EXTRA_COLUMNS],
+        ts.alias("ts"),
+        valid.alias("valid"),
+    ).withColumn("hour", F.date_trunc("hour", F.col("ts")).cast(T.TimestampNTZType()))
+
+
 def valid_events(parsed: DataFrame) -> DataFrame:
-    return parsed.filter("valid").select(*COLUMNS, "hour")
+    types = {"batch_id": "string", "propensity": "double"}
+    extra = [
+        F.col(n) if n in parsed.columns else F.lit(None).cast(types[n]).alias(n)
+        for n in EXTRA_COLUMNS
+    ]
+    return parsed.filter("valid").select(*COLUMNS, *extra, "hour")
 
 
 def malformed_lines(parsed: DataFrame) -> DataFrame:

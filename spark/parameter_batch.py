@@ -6,8 +6,9 @@ Plain Python on the few rows the Spark job collects; the rules themselves live i
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from services.algorithms.floor import apply_floor
 from services.algorithms.warmup import in_warmup
 from services.experiments import Experiment, ExperimentType
-from services.hourly_metrics import HourlyMetric
+from services.hourly_metrics import ArmTotals, HourlyMetric, summed_counts
 from services.parameters import ArmParameters, BatchArm, ParameterBatch, ParameterSnapshot
 from services.statistics import expected_counts_dynamic, probability_best, srm_test
 
@@ -25,22 +26,30 @@ def batch_id_for(batch_end: datetime) -> str:
     return f"{batch_end:%Y%m%dT%H%M}"
 
 
+#: Turns the hourly documents of a window into each arm's counts (see ``summed_counts``).
+Estimator = Callable[[list[dict[str, object]]], Mapping[str, ArmTotals]]
+
+
 def window_counts(
-    experiment: Experiment, rows: Sequence[HourlyMetric], start: datetime, end: datetime
+    experiment: Experiment,
+    rows: Sequence[HourlyMetric],
+    start: datetime,
+    end: datetime,
+    estimator: Estimator = summed_counts,
 ) -> tuple[list[int], list[int]]:
     """Impressions and clicks per arm (in arm order) over ``start <= hour < end``."""
-    index = {code: i for i, code in enumerate(experiment.model_codes)}
-    impressions = [0] * len(index)
-    clicks = [0] * len(index)
-    for row in rows:
-        i = index.get(row.model_code)
-        if (
-            row.experiment_id == experiment.experiment_id
-            and i is not None
-            and (start <= row.hour < end)
-        ):
-            impressions[i] += row.impressions
-            clicks[i] += row.clicks
+    codes = set(experiment.model_codes)
+    docs = [
+        row.to_dict()
+        for row in rows
+        if row.experiment_id == experiment.experiment_id
+        and row.model_code in codes
+        and start <= row.hour < end
+    ]
+    totals = estimator(docs)
+    empty = ArmTotals()
+    impressions = [int(totals.get(code, empty).impressions) for code in experiment.model_codes]
+    clicks = [int(totals.get(code, empty).clicks) for code in experiment.model_codes]
     return impressions, clicks
 
 
@@ -70,19 +79,19 @@ def srm_summary(
         expected: Sequence[float] = configured
     else:
         ordered = sorted(history, key=lambda b: b.window_end)
+        ends = [b.window_end for b in ordered]
+        traffic_by_hour: dict[datetime, int] = {}
+        for r in rows:
+            if r.experiment_id == experiment.experiment_id and r.model_code in codes:
+                traffic_by_hour[r.hour] = traffic_by_hour.get(r.hour, 0) + r.impressions
         per_hour = []
         hour = start
         while hour < end:
-            traffic = sum(
-                r.impressions
-                for r in rows
-                if r.experiment_id == experiment.experiment_id
-                and r.hour == hour
-                and r.model_code in codes
-            )
+            traffic = traffic_by_hour.get(hour, 0)
             if traffic:
-                in_force = [b for b in ordered if b.window_end <= hour]
-                weights = _aligned(in_force[-1], codes) if in_force else None
+                # The latest batch that ended at or before the hour was in force.
+                k = bisect.bisect_right(ends, hour)
+                weights = _aligned(ordered[k - 1], codes) if k else None
                 per_hour.append((traffic, weights or configured))
             hour += timedelta(hours=1)
         expected = expected_counts_dynamic(per_hour) if per_hour else np.array(configured)
@@ -109,6 +118,7 @@ def build_batch(
     window_hours: int | None = None,
     history: Sequence[ParameterBatch] = (),
     data_quality: dict[str, int] | None = None,
+    estimator: Estimator = summed_counts,
 ) -> ParameterBatch:
     """The parameter batch of one running experiment for the window ending at ``batch_end``.
 
@@ -119,7 +129,7 @@ def build_batch(
     hours = window_hours or experiment.evaluation_window_hours
     start = batch_end - timedelta(hours=hours)
     batch_id = batch_id_for(batch_end)
-    impressions, clicks = window_counts(experiment, rows, start, batch_end)
+    impressions, clicks = window_counts(experiment, rows, start, batch_end, estimator)
     alphas = clicks
     betas = [n - c for n, c in zip(impressions, clicks, strict=True)]
     p_best = probability_best([1 + a for a in alphas], [1 + b for b in betas])

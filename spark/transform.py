@@ -31,6 +31,31 @@ def drop_duplicate_events(events: DataFrame) -> DataFrame:
     return events.dropDuplicates(["event_id"])
 
 
+def deduplicate_with_copies(events: DataFrame) -> DataFrame:
+    """One row per ``event_id`` and ``copies``, how many times it was delivered (one shuffle
+    gives both the events and the duplicate counts)."""
+    columns = [c for c in events.columns if c != "event_id"]
+    return events.groupBy("event_id").agg(
+        *[F.first(c).alias(c) for c in columns], F.count(F.lit(1)).cast("long").alias("copies")
+    )
+
+
+def deduplicate_rare(events: DataFrame) -> DataFrame:
+    """``deduplicate_with_copies`` for data where repeats are rare: only the ids seen more than
+    once are shuffled with their rows; the rest pass through a broadcast anti-join. Counting ids
+    moves one column, where grouping whole rows shuffles and sorts every row."""
+    repeated = (
+        events.groupBy("event_id")
+        .agg(F.count(F.lit(1)).cast("long").alias("copies"))
+        .filter(F.col("copies") > 1)
+    )
+    single = events.join(F.broadcast(repeated.select("event_id")), "event_id", "left_anti")
+    multiple = deduplicate_with_copies(
+        events.join(F.broadcast(repeated.select("event_id")), "event_id", "left_semi")
+    )
+    return single.withColumn("copies", F.lit(1).cast("long")).unionByName(multiple)
+
+
 def duplicate_counts(events: DataFrame) -> DataFrame:
     """``experiment_id``, ``duplicate_events``: rows beyond the first of each ``event_id``."""
     return (
@@ -42,9 +67,9 @@ def duplicate_counts(events: DataFrame) -> DataFrame:
     )
 
 
-def impressions_of(events: DataFrame) -> DataFrame:
+def impressions_of(events: DataFrame, extra: tuple[str, ...] = ()) -> DataFrame:
     return events.filter(F.col("event_type") == "impression").select(
-        "request_id", "ts", "hour", "member_id", "experiment_id", "model_code"
+        "request_id", "ts", "hour", "member_id", "experiment_id", "model_code", *extra
     )
 
 
@@ -55,13 +80,19 @@ def actions_of(events: DataFrame) -> DataFrame:
 
 
 def attribute_actions(
-    impressions: DataFrame, actions: DataFrame, attribution_seconds: int
+    impressions: DataFrame,
+    actions: DataFrame,
+    attribution_seconds: int,
+    *,
+    keep: tuple[str, ...] = (),
+    keep_impression: tuple[str, ...] = (),
 ) -> DataFrame:
     """Each click/order with its impression and a ``status``: attributed, late or orphan.
 
     Columns: ``event_id``, ``event_type``, ``request_id``, ``experiment_id`` (as logged with the
     action), ``status``, and of the impression ``imp_experiment_id``, ``imp_model_code``,
-    ``imp_hour`` (null for an orphan).
+    ``imp_hour`` (null for an orphan); then the action's columns named in ``keep`` and the
+    impression's named in ``keep_impression`` (as ``imp_<name>``).
     """
     imp = impressions.select(
         "request_id",
@@ -69,6 +100,7 @@ def attribute_actions(
         F.col("experiment_id").alias("imp_experiment_id"),
         F.col("model_code").alias("imp_model_code"),
         F.col("hour").alias("imp_hour"),
+        *[F.col(name).alias(f"imp_{name}") for name in keep_impression],
     )
     window_end = F.col("imp_ts") + F.make_dt_interval(secs=F.lit(attribution_seconds))
     status = (
@@ -85,56 +117,108 @@ def attribute_actions(
         "imp_experiment_id",
         "imp_model_code",
         "imp_hour",
+        *keep,
+        *[f"imp_{name}" for name in keep_impression],
     )
 
 
-def hourly_metrics(impressions: DataFrame, attributed: DataFrame) -> DataFrame:
-    """Per ``experiment_id``, ``model_code``, ``hour``: impressions, clicks (impressions clicked
-    at least once), orders, unique_members; every count a long, absent counts 0."""
-    keys = ["experiment_id", "model_code", "hour"]
-    shown = impressions.groupBy(*keys).agg(
-        F.count(F.lit(1)).alias("impressions"),
-        F.countDistinct("member_id").alias("unique_members"),
-    )
-    credited = (
-        attributed.filter(F.col("status") == ATTRIBUTED)
-        .select(
-            F.col("imp_experiment_id").alias("experiment_id"),
-            F.col("imp_model_code").alias("model_code"),
-            F.col("imp_hour").alias("hour"),
-            "event_type",
-            "request_id",
-        )
-        .groupBy(*keys)
-        .agg(
-            F.countDistinct(F.when(F.col("event_type") == "click", F.col("request_id"))).alias(
-                "clicks"
-            ),
-            F.sum(F.when(F.col("event_type") == "order", 1).otherwise(0)).alias("orders"),
-        )
-    )
-    return shown.join(credited, keys, "left").select(
-        *keys,
-        F.col("impressions").cast("long"),
-        F.coalesce(F.col("clicks"), F.lit(0)).cast("long").alias("clicks"),
-        F.coalesce(F.col("orders"), F.lit(0)).cast("long").alias("orders"),
-        F.col("unique_members").cast("long"),
-    )
-
-
-def action_quality(attributed: DataFrame) -> DataFrame:
-    """Per ``experiment_id`` (as logged with the action): orphan_clicks, late_clicks,
-    orphan_orders, late_orders (longs)."""
+def action_quality(attributed: DataFrame, by: tuple[str, ...] = ()) -> DataFrame:
+    """Per ``experiment_id`` (as logged with the action) and the columns ``by``: orphan_clicks,
+    late_clicks, orphan_orders, late_orders (longs)."""
 
     def count(kind: str, status: str) -> F.Column:
         hit = (F.col("event_type") == kind) & (F.col("status") == status)
         return F.sum(F.when(hit, 1).otherwise(0)).cast("long")
 
-    return attributed.groupBy("experiment_id").agg(
+    return attributed.groupBy(*by, "experiment_id").agg(
         count("click", ORPHAN).alias("orphan_clicks"),
         count("click", LATE).alias("late_clicks"),
         count("order", ORPHAN).alias("orphan_orders"),
         count("order", LATE).alias("late_orders"),
+    )
+
+
+def valid_propensity(column: str = "propensity") -> F.Column:
+    """A logged propensity usable as an inverse weight: within (0, 1]."""
+    p = F.col(column)
+    return p.isNotNull() & (p > 0) & (p <= 1)
+
+
+KEYS = ["experiment_id", "model_code", "hour"]
+
+
+def impression_side(impressions: DataFrame) -> DataFrame:
+    """Per experiment, model and hour, what depends on the impressions alone: impressions,
+    unique_members, propensity_missing, ipw_weight. Fixed once the hour has been processed."""
+    weight = F.when(valid_propensity(), 1.0 / F.col("propensity"))
+    return impressions.groupBy(*KEYS).agg(
+        F.count(F.lit(1)).cast("long").alias("impressions"),
+        F.countDistinct("member_id").cast("long").alias("unique_members"),
+        F.sum(F.when(valid_propensity(), 0).otherwise(1)).cast("long").alias("propensity_missing"),
+        F.coalesce(F.sum(weight), F.lit(0.0)).cast("double").alias("ipw_weight"),
+    )
+
+
+def click_side(attributed: DataFrame) -> DataFrame:
+    """Per impression experiment, model and hour, what later clicks can change: clicks
+    (impressions clicked at least once), orders, ipw_clicks. ``attributed`` needs an
+    ``imp_propensity`` column."""
+    is_click = F.col("event_type") == "click"
+    per_impression = (
+        attributed.filter(F.col("status") == ATTRIBUTED)
+        .groupBy(
+            F.col("imp_experiment_id").alias("experiment_id"),
+            F.col("imp_model_code").alias("model_code"),
+            F.col("imp_hour").alias("hour"),
+            "request_id",
+        )
+        .agg(
+            F.max(F.when(is_click, 1).otherwise(0)).alias("clicked"),
+            F.sum(F.when(F.col("event_type") == "order", 1).otherwise(0)).alias("orders"),
+            F.first("imp_propensity").alias("propensity"),
+        )
+    )
+    weight = F.when(valid_propensity(), 1.0 / F.col("propensity"))
+    return per_impression.groupBy(*KEYS).agg(
+        F.sum("clicked").cast("long").alias("clicks"),
+        F.sum("orders").cast("long").alias("orders"),
+        F.coalesce(F.sum(F.when(F.col("clicked") == 1, weight)), F.lit(0.0))
+        .cast("double")
+        .alias("ipw_clicks"),
+    )
+
+
+def hourly_metrics(impressions: DataFrame, attributed: DataFrame) -> DataFrame:
+    """Per ``experiment_id``, ``model_code``, ``hour``: impressions, clicks (impressions clicked
+    at least once), orders, unique_members (longs, absent counts 0), and what the estimators
+    need: ``propensity_missing`` (impressions without a usable propensity), ``ipw_weight`` (sum
+    of 1/propensity over the others) and ``ipw_clicks`` (the same over the clicked ones).
+
+    ``impressions`` needs a ``propensity`` column, ``attributed`` an ``imp_propensity`` one
+    (``attribute_actions(..., keep_impression=("propensity",))``). The job computes the two
+    sides apart (``impression_side`` once per hour, ``click_side`` whenever clicks arrive).
+    """
+    return (
+        impression_side(impressions)
+        .join(click_side(attributed), KEYS, "left")
+        .select(
+            *KEYS,
+            "impressions",
+            F.coalesce(F.col("clicks"), F.lit(0)).cast("long").alias("clicks"),
+            F.coalesce(F.col("orders"), F.lit(0)).cast("long").alias("orders"),
+            "unique_members",
+            "propensity_missing",
+            "ipw_weight",
+            F.coalesce(F.col("ipw_clicks"), F.lit(0.0)).cast("double").alias("ipw_clicks"),
+        )
+    )
+
+
+def impressions_by_batch(impressions: DataFrame) -> DataFrame:
+    """Per experiment, model, hour and ``batch_id`` (``unknown`` when not logged): impressions."""
+    batch = F.coalesce(F.col("batch_id"), F.lit("unknown"))
+    return impressions.groupBy("experiment_id", "model_code", "hour", batch.alias("batch_id")).agg(
+        F.count(F.lit(1)).cast("long").alias("impressions")
     )
 
 

@@ -4,15 +4,19 @@ Run it with ``spark-submit spark/update_params.py --input ROOT --mongodb-uri URI
 cluster; ship ``services`` and ``spark`` with ``--py-files``), with ``dynab update-params``
 locally, or call :func:`run_update` on a SparkSession you keep (one JVM for many batches).
 
-One batch, ending at ``batch_end`` (default: the last full hour):
+One batch, ending at ``batch_end`` (default: the last full hour), is incremental:
 
-1. Extract the hour partitions of the longest evaluation window among the running experiments,
-   plus the attribution window before it (so a click at the window's first minute finds its
-   impression). Malformed lines are counted per file and quarantined.
-2. Transform: drop duplicate events, attribute clicks and orders to their impressions, count
-   data-quality problems, aggregate per experiment, model and hour.
-3. Load: replace the hourly metrics of every hour read (idempotent), then write a parameter batch
-   for every running experiment. Paused, stopped and draft experiments are not touched.
+1. Take the job's lease (one run at a time) and find the hours not processed yet since the
+   horizon (``job_hours``): the newest hour at steady state, every missed one after an outage,
+   a whole range with ``--rebuild FROM`` (see ``spark/batch_plan.py``).
+2. Extract: parse only those hours' raw logs (malformed lines counted per file, quarantined),
+   deduplicate, and keep a compact Parquet copy of each under ``STATE/events``. The hours around
+   them (attribution look-back, late clicks) are read back from that copy.
+3. Transform: attribute clicks and orders to their impressions, count data-quality problems per
+   hour, aggregate the touched hours per experiment, model and hour.
+4. Load: replace the hourly metrics of the touched hours, record the processed hours, then
+   compute every running experiment's parameters from the hourly metrics of its window already
+   in MongoDB. Paused, stopped and draft experiments are not touched.
 """
 
 from __future__ import annotations
@@ -25,15 +29,27 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.clock import floor_hour, utc_now
 from services.events.layout import hour_of_partition, hours_between
-from services.exceptions import ValidationError
+from services.exceptions import DynabError, ValidationError
 from services.experiments import Experiment, Status
 from services.hourly_metrics import HourlyMetric
 from services.store import Store
 
 Progress = Callable[[str], None]
+
+#: Per-experiment data-quality counts kept per hour and summed over a batch's window.
+QUALITY_FIELDS = (
+    "duplicate_events",
+    "orphan_clicks",
+    "late_clicks",
+    "orphan_orders",
+    "late_orders",
+)
+#: Hours an empty hour is looked at again in case its partition arrives late.
+RECHECK_EMPTY_HOURS = 3
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,14 @@ class JobSettings:
         window_hours: Evaluation window for every experiment; None: each experiment's own.
         attribution_seconds: How long after its impression a click or order still counts.
         quarantine_root: Where malformed lines go (default ``ROOT/_quarantine``).
+        state_root: The job's compact copies (default ``ROOT/_state``).
+        rebuild_from: Reprocess every hour from this one on from the raw logs.
+        horizon_hours: How far back unprocessed hours are caught up (default: the longest
+            window); never before the earliest running experiment's start.
+        late_hours: A click up to this many hours after its attribution window is *late*; one
+            whose impression is older still counts as an orphan.
+        lease_wait_seconds: How long to wait for another run's lease before giving up.
+        lease_ttl_seconds: How long a lease lasts without renewal (a dead run's lease expires).
     """
 
     root: str
@@ -53,6 +77,12 @@ class JobSettings:
     window_hours: int | None = None
     attribution_seconds: int = 3600
     quarantine_root: str | None = None
+    state_root: str | None = None
+    rebuild_from: datetime | None = None
+    horizon_hours: int | None = None
+    late_hours: int = 3
+    lease_wait_seconds: float = 0.0
+    lease_ttl_seconds: float = 600.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.root, str) or not self.root:
@@ -65,27 +95,56 @@ class JobSettings:
             raise ValidationError(
                 "attribution", f"must be 1 s to 24 h, got {self.attribution_seconds} s"
             )
+        if self.rebuild_from is not None and (
+            self.rebuild_from != floor_hour(self.rebuild_from)
+            or self.rebuild_from >= self.batch_end
+        ):
+            raise ValidationError(
+                "rebuild", f"must be a whole hour before the batch end, got {self.rebuild_from}"
+            )
+        if self.horizon_hours is not None and not 1 <= self.horizon_hours <= 366 * 24:
+            raise ValidationError("horizon_hours", f"must be 1..8784, got {self.horizon_hours}")
+        if not 0 <= self.late_hours <= 48:
+            raise ValidationError("late_hours", f"must be 0..48, got {self.late_hours}")
+        if self.lease_wait_seconds < 0 or self.lease_ttl_seconds <= 0:
+            raise ValidationError("lease", "wait must be >= 0 and time-to-live > 0 seconds")
+
+    @property
+    def batch_id(self) -> str:
+        return f"{self.batch_end:%Y%m%dT%H%M}"
 
     @property
     def quarantine(self) -> str:
         base = self.quarantine_root or f"{self.root.rstrip('/')}/_quarantine"
-        return f"{base.rstrip('/')}/batch={self.batch_end:%Y%m%dT%H%M}"
+        return f"{base.rstrip('/')}/batch={self.batch_id}"
+
+    @property
+    def state(self) -> str:
+        return (self.state_root or f"{self.root.rstrip('/')}/_state").rstrip("/")
+
+    @property
+    def lookback_hours(self) -> int:
+        return math.ceil(self.attribution_seconds / 3600)
 
 
 @dataclass
 class JobReport:
     batch_end: datetime
     hours_read: list[datetime] = field(default_factory=list)
+    hours_processed: list[datetime] = field(default_factory=list)
+    hours_touched: list[datetime] = field(default_factory=list)
     events: int = 0
     malformed_lines: int = 0
     malformed_by_file: dict[str, int] = field(default_factory=dict)
     hourly_rows: int = 0
     batches: list[str] = field(default_factory=list)
+    current: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
         return (
-            f"batch ending {self.batch_end:%Y-%m-%d %H:00}: {len(self.hours_read)} hours read, "
+            f"batch ending {self.batch_end:%Y-%m-%d %H:00}: "
+            f"{len(self.hours_processed)} hour(s) processed, {len(self.hours_read)} read, "
             f"{self.events} events, {self.malformed_lines} malformed lines, "
             f"{self.hourly_rows} hourly rows, parameters for {len(self.batches)} experiment(s)"
             + (f" ({', '.join(self.batches)})" if self.batches else "")
@@ -96,139 +155,183 @@ def last_full_hour(now: datetime) -> datetime:
     return floor_hour(now)
 
 
-def _hourly_from_rows(rows: Sequence[object]) -> list[HourlyMetric]:
-    return [
-        HourlyMetric(
-            experiment_id=r["experiment_id"],  # type: ignore[index]
-            model_code=r["model_code"],  # type: ignore[index]
-            hour=r["hour"],  # type: ignore[index]
-            impressions=int(r["impressions"]),  # type: ignore[index]
-            clicks=int(r["clicks"]),  # type: ignore[index]
-            orders=int(r["orders"]),  # type: ignore[index]
-            unique_members=int(r["unique_members"]),  # type: ignore[index]
-        )
-        for r in rows
-    ]
-
-
 def run_update(
     spark: object,
     store: Store,
     settings: JobSettings,
     *,
     progress: Progress | None = None,
+    lease_owner: str | None = None,
 ) -> JobReport:
-    """Run one batch on an existing SparkSession and write its results through ``store``."""
-    from pyspark import StorageLevel
+    """Run one batch on an existing SparkSession and write its results through ``store``.
 
-    from spark import extract, transform
-    from spark.parameter_batch import build_batch
+    Raises:
+        JobBusyError: another run holds the job's lease (after ``lease_wait_seconds``).
+    """
+    from spark.lease import JobLease
 
     say = progress or (lambda _message: None)
     report = JobReport(batch_end=settings.batch_end)
-    spark.conf.set("spark.sql.session.timeZone", "UTC")  # type: ignore[attr-defined]
     running = store.list_experiments(statuses=[Status.RUNNING])
     if not running:
         say("no running experiment: nothing to do")
         return report
-    window = settings.window_hours or max(e.evaluation_window_hours for e in running)
-    window_start = settings.batch_end - timedelta(hours=window)
-    lookback = timedelta(hours=math.ceil(settings.attribution_seconds / 3600))
-
-    t0 = time.perf_counter()
-    wanted = extract.hour_paths(
-        settings.root, hours_between(window_start - lookback, settings.batch_end)
-    )
-    paths = extract.existing_paths(spark, wanted)  # type: ignore[arg-type]
-    report.hours_read = [hour_of_partition(p) for p in paths]
-    say(f"reading {len(paths)} of {len(wanted)} hour partitions under {settings.root}")
-    parsed = extract.parse_events(extract.read_lines(spark, paths))  # type: ignore[arg-type]
-    parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
-    cached = [parsed]
+    lease = JobLease(store, ttl_seconds=settings.lease_ttl_seconds, owner=lease_owner)
+    lease.acquire(wait_seconds=settings.lease_wait_seconds, note=f"batch {settings.batch_id}")
     try:
-        counts = extract.line_counts(parsed).collect()
-        report.events = sum(int(r["valid_lines"]) for r in counts)
-        malformed = {r["file"]: int(r["malformed_lines"]) for r in counts if r["malformed_lines"]}
-        report.malformed_by_file = malformed
-        report.malformed_lines = sum(malformed.values())
-        if malformed:
-            extract.quarantine(extract.malformed_lines(parsed), settings.quarantine)
-            say(f"{report.malformed_lines} malformed lines quarantined to {settings.quarantine}")
-        report.seconds["extract"] = time.perf_counter() - t0
-
-        t1 = time.perf_counter()
-        events = extract.valid_events(parsed)
-        duplicates = {
-            r["experiment_id"]: int(r["duplicate_events"])
-            for r in transform.duplicate_counts(events).collect()
-        }
-        # Both are read by more than one of the actions below: computed once, kept.
-        unique = transform.drop_duplicate_events(events).persist(StorageLevel.MEMORY_AND_DISK)
-        cached.append(unique)
-        impressions = transform.impressions_of(unique)
-        actions = transform.in_hours(
-            transform.actions_of(unique), "ts", window_start, settings.batch_end
-        )
-        attributed = transform.attribute_actions(
-            impressions, actions, settings.attribution_seconds
-        ).persist(StorageLevel.MEMORY_AND_DISK)
-        cached.append(attributed)
-        quality = {
-            r["experiment_id"]: r.asDict() for r in transform.action_quality(attributed).collect()
-        }
-        hourly_df = transform.hourly_metrics(
-            transform.in_hours(impressions, "hour", window_start, settings.batch_end), attributed
-        )
-        hourly = _hourly_from_rows(hourly_df.collect())
-        report.seconds["transform"] = time.perf_counter() - t1
+        _run_batch(spark, store, settings, running, report, lease, say)
     finally:
-        for frame in cached:
-            frame.unpersist()
-
-    t2 = time.perf_counter()
-    hours_in_window = [h for h in report.hours_read if h >= window_start]
-    by_experiment: dict[str, list[HourlyMetric]] = defaultdict(list)
-    for row in hourly:
-        by_experiment[row.experiment_id].append(row)
-    for experiment in running:
-        rows = by_experiment.get(experiment.experiment_id, [])
-        # Only hours whose partitions exist are replaced: a missing partition (late delivery,
-        # expired logs) must not erase figures computed earlier.
-        if hours_in_window:
-            store.replace_hourly_metrics(experiment.experiment_id, hours_in_window, rows)
-            report.hourly_rows += len(rows)
-        batch = build_batch(
-            experiment,
-            rows,
-            batch_end=settings.batch_end,
-            window_hours=settings.window_hours,
-            history=store.parameter_history(experiment.experiment_id),
-            data_quality=_data_quality(experiment, quality, duplicates, report),
-        )
-        store.save_parameter_batch(batch)
-        report.batches.append(experiment.experiment_id)
-        say(f"{experiment.experiment_id}: {_describe(batch)}")
-    report.seconds["load"] = time.perf_counter() - t2
+        lease.release()
     return report
 
 
-def _data_quality(
-    experiment: Experiment,
-    quality: dict[str, dict[str, object]],
-    duplicates: dict[str, int],
+def _run_batch(
+    spark: Any,
+    store: Any,
+    settings: JobSettings,
+    running: list[Experiment],
     report: JobReport,
-) -> dict[str, int]:
-    q = quality.get(experiment.experiment_id, {})
-    return {
-        "duplicate_events": int(duplicates.get(experiment.experiment_id, 0)),
-        "orphan_clicks": int(q.get("orphan_clicks", 0) or 0),  # type: ignore[arg-type]
-        "late_clicks": int(q.get("late_clicks", 0) or 0),  # type: ignore[arg-type]
-        "orphan_orders": int(q.get("orphan_orders", 0) or 0),  # type: ignore[arg-type]
-        "late_orders": int(q.get("late_orders", 0) or 0),  # type: ignore[arg-type]
-        # Malformed lines name no experiment: every batch of the run carries the run's total.
-        "malformed_lines": report.malformed_lines,
-        "malformed_files": len(report.malformed_by_file),
+    lease: Any,
+    say: Progress,
+) -> None:
+    from spark import batch_plan, extract
+
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    end = settings.batch_end
+    longest = settings.window_hours or max(e.evaluation_window_hours for e in running)
+    starts = [e.started_at for e in running if e.started_at is not None]
+    horizon = batch_plan.horizon_start(
+        end, settings.horizon_hours or longest, min(starts) if starts else None
+    )
+    if settings.rebuild_from is not None:
+        horizon = min(horizon, settings.rebuild_from)
+    t0 = time.perf_counter()
+    records = store.job_hours(horizon - timedelta(hours=1), end)
+    if settings.rebuild_from is not None:
+        candidates = list(hours_between(max(horizon, settings.rebuild_from), end))
+    else:
+        candidates = batch_plan.unprocessed_hours(
+            horizon,
+            end,
+            {h: str(r.get("status")) for h, r in records.items()},
+            recheck_empty_after=end - timedelta(hours=RECHECK_EMPTY_HOURS),
+        )
+    present = {
+        hour_of_partition(p)
+        for p in extract.existing_paths(spark, extract.hour_paths(settings.root, candidates))
     }
+    empty = [h for h in candidates if h not in present]
+    plan = batch_plan.plan_batch(
+        present,
+        batch_end=end,
+        horizon=horizon,
+        lookback_hours=settings.lookback_hours,
+        late_hours=settings.late_hours,
+    )
+    report.hours_processed = list(plan.process)
+    report.hours_touched = list(plan.touched)
+    report.seconds["plan"] = time.perf_counter() - t0
+    if plan.process:
+        say(
+            f"processing {len(plan.process)} hour(s) from {plan.process[0]:%Y-%m-%d %H:00}, "
+            f"recomputing {len(plan.touched)}"
+        )
+        store.save_job_hours(
+            [
+                {**records.get(h, {}), "hour": h, "status": "running", "batch": settings.batch_id}
+                for h in plan.process
+            ]
+        )
+        from spark.incremental import process_hours
+
+        result = process_hours(
+            spark, settings, plan, {e.experiment_id for e in running}, report, records
+        )
+        lease.renew()
+        t2 = time.perf_counter()
+        by_experiment: dict[str, list[HourlyMetric]] = defaultdict(list)
+        for row in result.hourly:
+            by_experiment[row.experiment_id].append(row)
+        for experiment in running:
+            rows = by_experiment.get(experiment.experiment_id, [])
+            # Only hours with events are replaced: a missing partition (late delivery, expired
+            # logs) must not erase figures computed earlier.
+            store.replace_hourly_metrics(experiment.experiment_id, result.hours_with_data, rows)
+            report.hourly_rows += len(rows)
+        store.save_job_hours(
+            [
+                {
+                    "hour": h,
+                    "status": "done",
+                    "batch": settings.batch_id,
+                    **result.counts.get(h, _no_counts()),
+                    "processed_at": utc_now(),
+                }
+                for h in plan.process
+            ]
+        )
+        report.seconds["load_hourly"] = time.perf_counter() - t2
+    if empty:
+        store.save_job_hours(
+            [
+                {"hour": h, "status": "empty", "batch": settings.batch_id, **_no_counts()}
+                for h in empty
+            ]
+        )
+    t3 = time.perf_counter()
+    _write_parameters(store, settings, running, report, say)
+    report.seconds["load_parameters"] = time.perf_counter() - t3
+
+
+def _no_counts() -> dict[str, Any]:
+    return {"events": 0, "malformed_lines": 0, "malformed_files": 0, "quality": {}}
+
+
+def window_quality(records: Sequence[dict[str, Any]], experiment_id: str) -> dict[str, int]:
+    """The data-quality counts of a window: the per-hour counts of its hours, summed."""
+    out = dict.fromkeys(QUALITY_FIELDS, 0)
+    out["malformed_lines"] = 0
+    out["malformed_files"] = 0
+    for record in records:
+        per = (record.get("quality") or {}).get(experiment_id) or {}
+        for name in QUALITY_FIELDS:
+            out[name] += int(per.get(name, 0))
+        # Malformed lines name no experiment: every experiment's batch carries the hour's total.
+        out["malformed_lines"] += int(record.get("malformed_lines", 0))
+        out["malformed_files"] += int(record.get("malformed_files", 0))
+    return out
+
+
+def _write_parameters(
+    store: Any, settings: JobSettings, running: list[Experiment], report: JobReport, say: Progress
+) -> None:
+    from spark.parameter_batch import build_batch
+
+    end = settings.batch_end
+    longest = settings.window_hours or max(e.evaluation_window_hours for e in running)
+    all_records = store.job_hours(end - timedelta(hours=longest), end)
+    for experiment in running:
+        hours = settings.window_hours or experiment.evaluation_window_hours
+        start = end - timedelta(hours=hours)
+        rows = store.hourly_metrics(experiment.experiment_id, start=start, end=end)
+        records = [r for h, r in all_records.items() if h >= start]
+        batch = build_batch(
+            experiment,
+            rows,
+            batch_end=end,
+            window_hours=settings.window_hours,
+            # Batches of at most one per hour: the window's and the one in force at its start.
+            history=store.parameter_history(experiment.experiment_id, limit=hours + 1),
+            data_quality=window_quality(records, experiment.experiment_id),
+        )
+        current = store.save_parameter_batch(batch)
+        report.batches.append(experiment.experiment_id)
+        if current is not False:
+            report.current.append(experiment.experiment_id)
+        say(
+            f"{experiment.experiment_id}: {_describe(batch)}"
+            + ("" if current is not False else " (history only: a newer batch is current)")
+        )
 
 
 def _describe(batch: object) -> str:
@@ -302,6 +405,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ROOT",
         help="where malformed lines go (default: INPUT/_quarantine)",
     )
+    parser.add_argument(
+        "--state",
+        default=None,
+        metavar="ROOT",
+        help="the job's compact copies of processed hours (default: INPUT/_state)",
+    )
+    parser.add_argument(
+        "--rebuild",
+        type=_hour_argument,
+        default=None,
+        metavar="FROM",
+        help="reprocess every hour from FROM (e.g. 2026-11-28T00) from the raw logs",
+    )
+    parser.add_argument(
+        "--horizon-hours",
+        type=int,
+        default=None,
+        help="how far back missed hours are caught up (default: the longest window)",
+    )
+    parser.add_argument(
+        "--late-hours",
+        type=int,
+        default=3,
+        help="clicks up to this many hours past the attribution window count as late, "
+        "older ones as orphans (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--wait-lease",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for another run of the job to finish (default: do not wait)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace, now: datetime) -> JobSettings:
@@ -311,6 +447,11 @@ def settings_from_args(args: argparse.Namespace, now: datetime) -> JobSettings:
         window_hours=args.window_hours,
         attribution_seconds=args.attribution_minutes * 60,
         quarantine_root=args.quarantine,
+        state_root=args.state,
+        rebuild_from=args.rebuild,
+        horizon_hours=args.horizon_hours,
+        late_hours=args.late_hours,
+        lease_wait_seconds=args.wait_lease,
     )
 
 
@@ -328,6 +469,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     db = connect(args.mongodb_uri)
     try:
         report = run_update(spark, MongoStore(db), settings, progress=print)
+    except DynabError as exc:  # e.g. another run holds the lease: one line, exit 1
+        print(f"update_params: {exc}", file=sys.stderr)
+        return 1
     finally:
         db.client.close()
     print(report.summary())

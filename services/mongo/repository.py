@@ -531,42 +531,67 @@ class MongoStore:
             computed_at=snapshot.computed_at,
         )
 
-    def save_parameter_batch(self, batch: ParameterBatch) -> None:
+    def save_parameter_batch(self, batch: ParameterBatch) -> bool:
+        """Write the batch to the history; make it the current parameters unless a newer batch
+        (a later ``window_end``) already is. Returns whether it became current.
+
+        Parameters only move forward: re-running an old batch rewrites its history document and
+        leaves what the selector serves alone. Every write is an upsert by a deterministic
+        ``_id``, so two writers of the same batch cannot collide on the unique index.
+        """
         now = self.clock.now()
-        doc = batch_to_doc(batch, created_at=batch.created_at or now)
+        doc = {
+            "_id": batch_doc_id(batch.experiment_id, batch.batch_id),
+            **batch_to_doc(batch, created_at=batch.created_at or now),
+        }
         batches = self.db[schema.PARAMETER_BATCHES]
-        existing = batches.find_one(
-            {"experiment_id": batch.experiment_id, "batch_id": batch.batch_id}, {"_id": 1}
-        )
-        if existing is None:
-            batches.insert_one(doc)
-        else:
-            batches.replace_one({"_id": existing["_id"]}, doc)
+        try:
+            batches.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        except DuplicateKeyError:
+            # A document of the same batch written before ids were deterministic (an ObjectId)
+            # holds the unique key: replace it by the deterministic one.
+            batches.delete_many(
+                {
+                    "experiment_id": batch.experiment_id,
+                    "batch_id": batch.batch_id,
+                    "_id": {"$ne": doc["_id"]},
+                }
+            )
+            batches.replace_one({"_id": doc["_id"]}, doc, upsert=True)
         params = self.db[schema.ARM_PARAMETERS]
         ids = {f"{batch.experiment_id}|{arm.model_code}": arm for arm in batch.arms}
-        have = {d["_id"] for d in params.find({"_id": {"$in": list(ids)}}, {"_id": 1})}
-        docs = {
-            _id: {
-                "_id": _id,
-                "experiment_id": batch.experiment_id,
-                "variant_name": arm.model_code,
-                "mab_alpha": arm.alpha,
-                "mab_beta": arm.beta,
-                "p_best": arm.p_best,
-                "weight": arm.weight,
-                "batch_id": batch.batch_id,
-                "warmup": batch.warmup,
-                "updated_at": now,
-            }
-            for _id, arm in ids.items()
-        }
-        if have:
-            params.bulk_write([ReplaceOne({"_id": i}, docs[i]) for i in have], ordered=False)
-        new = [docs[i] for i in ids if i not in have]
-        if new:
-            params.insert_many(new, ordered=False)
+        current = [
+            d.get("window_end")
+            for d in params.find({"experiment_id": batch.experiment_id}, {"window_end": 1})
+        ]
+        if any(end is not None and end > batch.window_end for end in current):
+            return False
+        params.bulk_write(
+            [
+                ReplaceOne(
+                    {"_id": _id},
+                    {
+                        "_id": _id,
+                        "experiment_id": batch.experiment_id,
+                        "variant_name": arm.model_code,
+                        "mab_alpha": arm.alpha,
+                        "mab_beta": arm.beta,
+                        "p_best": arm.p_best,
+                        "weight": arm.weight,
+                        "batch_id": batch.batch_id,
+                        "window_end": batch.window_end,
+                        "warmup": batch.warmup,
+                        "updated_at": now,
+                    },
+                    upsert=True,
+                )
+                for _id, arm in ids.items()
+            ],
+            ordered=False,
+        )
         # Arms no longer in the batch would otherwise keep serving stale counts.
         params.delete_many({"experiment_id": batch.experiment_id, "_id": {"$nin": list(ids)}})
+        return True
 
     def parameter_history(
         self, experiment_id: str, *, limit: int | None = None
@@ -593,36 +618,37 @@ class MongoStore:
                     f"row {row.experiment_id}/{row.model_code}/{row.hour} is outside "
                     f"the hours being replaced for {experiment_id}",
                 )
+        if not hour_set:
+            return 0
         col = self.db[schema.HOURLY_METRICS]
         docs = {
             metric_id(r.experiment_id, r.model_code, r.hour): {
                 "_id": metric_id(r.experiment_id, r.model_code, r.hour),
-                "experiment_id": r.experiment_id,
-                "model_code": r.model_code,
-                "hour": r.hour,
-                "impressions": r.impressions,
-                "clicks": r.clicks,
-                "orders": r.orders,
-                "unique_members": r.unique_members,
-                "ctr": r.ctr,
+                **r.to_dict(),
             }
             for r in rows
         }
-        existing = {
+        # A range, not `$in` on the hours: the embedded server answers a range from the index
+        # and scans for `$in`.
+        query = time_range(
+            {"experiment_id": experiment_id},
+            "hour",
+            min(hour_set),
+            max(hour_set) + timedelta(hours=1),
+        )
+        stale = [
             d["_id"]
-            for d in col.find(
-                {"experiment_id": experiment_id, "hour": {"$in": sorted(hour_set)}}, {"_id": 1}
-            )
-        }
-        stale = existing - set(docs)
+            for d in col.find(query, {"_id": 1, "hour": 1})
+            if d["hour"] in hour_set and d["_id"] not in docs
+        ]
         if stale:
-            col.delete_many({"_id": {"$in": sorted(stale)}})
-        replace = [ReplaceOne({"_id": i}, docs[i]) for i in sorted(existing & set(docs))]
-        if replace:
-            col.bulk_write(replace, ordered=False)
-        new = [docs[i] for i in sorted(set(docs) - existing)]
-        if new:
-            col.insert_many(new, ordered=False)
+            col.delete_many({"_id": {"$in": stale}})
+        if docs:
+            # Upserts by _id: atomic per document on any MongoDB, fast on the embedded one.
+            col.bulk_write(
+                [ReplaceOne({"_id": i}, doc, upsert=True) for i, doc in docs.items()],
+                ordered=False,
+            )
         return len(docs)
 
     def hourly_metrics(
@@ -639,18 +665,75 @@ class MongoStore:
             .find(query)
             .sort([("hour", ASCENDING), ("model_code", ASCENDING)])
         )
-        return [
-            HourlyMetric(
-                experiment_id=d["experiment_id"],
-                model_code=d["model_code"],
-                hour=d["hour"],
-                impressions=int(d["impressions"]),
-                clicks=int(d["clicks"]),
-                orders=int(d.get("orders", 0)),
-                unique_members=int(d.get("unique_members", 0)),
+        return [HourlyMetric.from_dict(d) for d in docs]
+
+    # --- parameter job bookkeeping ---------------------------------------------------------
+
+    def job_hours(self, start: datetime, end: datetime) -> dict[datetime, dict[str, Any]]:
+        """The job's record of each hour in ``start <= hour < end`` it has seen, by hour."""
+        docs = self.db[schema.JOB_HOURS].find(time_range({}, "hour", start, end))
+        return {d["hour"]: _strip(d) for d in docs}  # type: ignore[misc]
+
+    def save_job_hours(self, records: Sequence[dict[str, Any]]) -> None:
+        """Record hours (``hour``, ``status``, ``batch``, counts...), one document per hour."""
+        if records:
+            self.db[schema.JOB_HOURS].bulk_write(
+                [
+                    ReplaceOne(
+                        {"_id": job_hour_id(r["hour"])},
+                        {"_id": job_hour_id(r["hour"]), **r},
+                        upsert=True,
+                    )
+                    for r in records
+                ],
+                ordered=False,
             )
-            for d in docs
-        ]
+
+    def acquire_lease(
+        self, name: str, owner: str, *, now: datetime, ttl_seconds: float, note: str = ""
+    ) -> bool:
+        """Take the lease ``name`` for ``owner`` until ``now + ttl`` if it is free, expired or
+        already ``owner``'s. Atomic: of two callers at once, exactly one wins."""
+        col = self.db[schema.JOB_LEASES]
+        doc = {
+            "owner": owner,
+            "expires_at": now + timedelta(seconds=ttl_seconds),
+            "acquired_at": now,
+            "note": note,
+        }
+        taken = col.update_one(
+            {"_id": name, "$or": [{"owner": owner}, {"expires_at": {"$lte": now}}]},
+            {"$set": doc},
+        )
+        if taken.matched_count == 1:
+            return True
+        try:
+            col.insert_one({"_id": name, **doc})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def renew_lease(self, name: str, owner: str, *, now: datetime, ttl_seconds: float) -> bool:
+        result = self.db[schema.JOB_LEASES].update_one(
+            {"_id": name, "owner": owner},
+            {"$set": {"expires_at": now + timedelta(seconds=ttl_seconds)}},
+        )
+        return result.matched_count == 1
+
+    def release_lease(self, name: str, owner: str) -> None:
+        self.db[schema.JOB_LEASES].delete_one({"_id": name, "owner": owner})
+
+    def lease(self, name: str) -> dict[str, Any] | None:
+        return _strip(self.db[schema.JOB_LEASES].find_one({"_id": name}))
+
+
+def batch_doc_id(experiment_id: str, batch_id: str) -> str:
+    return f"{experiment_id}|{batch_id}"
+
+
+def job_hour_id(hour: datetime) -> str:
+    # Prefixed: the embedded server cannot find a document whose string _id looks like a date.
+    return f"hour|{hour:%Y-%m-%dT%H}"
 
 
 def batch_to_doc(batch: ParameterBatch, *, created_at: datetime) -> dict[str, Any]:

@@ -20,6 +20,9 @@ ARM_PARAMETERS = "arm_parameters"
 PARAMETER_BATCHES = "parameter_batches"
 HOURLY_METRICS = "hourly_metrics"
 AUDIT_LOG = "audit_log"
+#: The parameter job's record of the hours it processed, and its lease.
+JOB_HOURS = "job_hours"
+JOB_LEASES = "job_leases"
 
 #: collection -> list of (keys, options)
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {

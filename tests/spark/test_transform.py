@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
@@ -54,63 +55,66 @@ def events(spark):
     return spark.createDataFrame(rows, EVENT_DDL)
 
 
-def test_parse_events_keeps_malformed_lines_and_parses_ts_as_utc(spark):
+def test_read_events_keeps_malformed_lines_and_parses_ts_as_utc(spark, tmp_path):
     good = (
         '{"event_id":"e1","event_type":"click","request_id":"r1","ts":"2026-11-28T09:59:59.500Z",'
         '"member_id":"M1","area_code":"MAIN","experiment_id":"EXP-01","model_code":"A",'
         '"item_id":"I1"}'
     )
     offset = good.replace("e1", "e2").replace("09:59:59.500Z", "11:00:00+01:00")
-    lines = spark.createDataFrame(
-        [
-            ("f1", good),
-            ("f1", offset),
-            ("f1", good[:40]),
-            ("f1", "   "),
-            ("f2", good.replace('"click"', '"hover"')),
-            ("f2", good.replace('"request_id":"r1",', "")),
-            ("f2", good.replace("2026-11-28T09:59:59.500Z", "noon")),
-        ],
-        "file string, value string",
+    served = good.replace('"e1"', '"e3"').replace(
+        '"item_id":"I1"}', '"item_id":"I1","batch_id":"20261128T0900","propensity":0.25}'
     )
-    parsed = extract.parse_events(lines)
+    f1 = tmp_path / "dt=2026-11-28" / "hour=09" / "part-f1.jsonl"
+    f2 = tmp_path / "dt=2026-11-28" / "hour=10" / "part-f2.jsonl"
+    f1.parent.mkdir(parents=True)
+    f2.parent.mkdir(parents=True)
+    f1.write_text("\n".join([good, offset, good[:40], "   ", served]) + "\n")
+    f2.write_text(
+        "\n".join(
+            [
+                good.replace('"click"', '"hover"'),
+                good.replace('"request_id":"r1",', ""),
+                good.replace("2026-11-28T09:59:59.500Z", "noon"),
+            ]
+        )
+        + "\n"
+    )
 
+    parsed = extract.read_events(spark, [str(f1.parent), str(f2.parent)])
+
+    row = ("click", "r1")
+    tail = ("M1", "MAIN", "EXP-01", "A", "I1")
     expected_events = spark.createDataFrame(
         [
+            ("e1", *row, datetime(2026, 11, 28, 9, 59, 59, 500000), *tail, None, None, H9),
+            ("e2", *row, datetime(2026, 11, 28, 10, 0, 0), *tail, None, None, H10),
             (
-                "e1",
-                "click",
-                "r1",
+                "e3",
+                *row,
                 datetime(2026, 11, 28, 9, 59, 59, 500000),
-                "M1",
-                "MAIN",
-                "EXP-01",
-                "A",
-                "I1",
+                *tail,
+                "20261128T0900",
+                0.25,
                 H9,
             ),
-            (
-                "e2",
-                "click",
-                "r1",
-                datetime(2026, 11, 28, 10, 0, 0),
-                "M1",
-                "MAIN",
-                "EXP-01",
-                "A",
-                "I1",
-                H10,
-            ),
         ],
-        EVENT_DDL,
+        EVENT_DDL.replace(", hour", ", batch_id string, propensity double, hour"),
     )
     assertDataFrameEqual(extract.valid_events(parsed), expected_events)
+    counts = extract.line_counts(parsed).withColumn(
+        "file", F.regexp_extract("file", r"(part-f\d)", 1)
+    )
     assertDataFrameEqual(
-        extract.line_counts(parsed),
+        counts,
         spark.createDataFrame(
-            [("f1", 2, 1), ("f2", 0, 3)], "file string, valid_lines long, malformed_lines long"
+            [("part-f1", 3, 1), ("part-f2", 0, 3)],
+            "file string, valid_lines long, malformed_lines long",
         ),
     )
+    # The quarantine holds the text of a line that is not JSON.
+    bad = {r["value"] for r in extract.malformed_lines(parsed).collect()}
+    assert good[:40] in bad and len(bad) == 4
 
 
 def test_drop_duplicate_events_keeps_one_row_per_event_id(spark, events):
@@ -140,6 +144,17 @@ def test_drop_duplicate_events_keeps_one_row_per_event_id(spark, events):
     )
 
 
+def test_both_deduplications_keep_each_event_once_with_its_copies(spark, events):
+    for dedup in (transform.deduplicate_with_copies, transform.deduplicate_rare):
+        out = dedup(events)
+        assert out.count() == 10
+        assert {r["event_id"]: r["copies"] for r in out.collect() if r["copies"] > 1} == {"r3:i": 2}
+        # the kept row is the event itself
+        assertDataFrameEqual(
+            out.drop("copies").select(*events.columns), events.dropDuplicates(["event_id"])
+        )
+
+
 def test_attribute_actions_across_the_hour_boundary(spark, events):
     unique = transform.drop_duplicate_events(events)
     out = transform.attribute_actions(
@@ -162,22 +177,45 @@ def test_attribute_actions_across_the_hour_boundary(spark, events):
 
 
 def test_hourly_metrics_and_action_quality(spark, events):
-    unique = transform.drop_duplicate_events(events)
-    impressions = transform.impressions_of(unique)
-    attributed = transform.attribute_actions(impressions, transform.actions_of(unique), 3600)
+    # r1 served under batch b1 with propensity 0.5, r3 with 0.25; r2 logged none, r5 an
+    # impossible 2.0 (both count as missing).
+    logged = {"r1": ("b1", 0.5), "r3": (None, 0.25), "r5": (None, 2.0)}
+    served = spark.createDataFrame(
+        [(k, b, p) for k, (b, p) in logged.items()],
+        "request_id string, batch_id string, propensity double",
+    )
+    unique = transform.drop_duplicate_events(events).join(served, "request_id", "left")
+    impressions = transform.impressions_of(unique, extra=("batch_id", "propensity"))
+    attributed = transform.attribute_actions(
+        impressions, transform.actions_of(unique), 3600, keep_impression=("propensity",)
+    )
 
     expected_hourly = spark.createDataFrame(
         [
             # r1 (clicked twice: one clicked impression, one order) and r3, both by M1.
-            ("EXP-01", "A", H9, 2, 1, 1, 1),
+            ("EXP-01", "A", H9, 2, 1, 1, 1, 0, 1 / 0.5 + 1 / 0.25, 1 / 0.5),
             # r2: its click came too late.
-            ("EXP-01", "B", H9, 1, 0, 0, 1),
-            ("EXP-01", "B", H10, 1, 1, 0, 1),
+            ("EXP-01", "B", H9, 1, 0, 0, 1, 1, 0.0, 0.0),
+            ("EXP-01", "B", H10, 1, 1, 0, 1, 1, 0.0, 0.0),
         ],
         "experiment_id string, model_code string, hour timestamp_ntz, impressions long, "
-        "clicks long, orders long, unique_members long",
+        "clicks long, orders long, unique_members long, propensity_missing long, "
+        "ipw_weight double, ipw_clicks double",
     )
     assertDataFrameEqual(transform.hourly_metrics(impressions, attributed), expected_hourly)
+    assertDataFrameEqual(
+        transform.impressions_by_batch(impressions),
+        spark.createDataFrame(
+            [
+                ("EXP-01", "A", H9, "b1", 1),
+                ("EXP-01", "A", H9, "unknown", 1),
+                ("EXP-01", "B", H9, "unknown", 1),
+                ("EXP-01", "B", H10, "unknown", 1),
+            ],
+            "experiment_id string, model_code string, hour timestamp_ntz, batch_id string, "
+            "impressions long",
+        ),
+    )
     assertDataFrameEqual(
         transform.action_quality(attributed),
         spark.createDataFrame(
