@@ -20,7 +20,7 @@ import pytest
 from pymongo.database import Database
 
 from console.auth import hash_password
-from console.demo import install_demo
+from dynab.demo import install_demo
 from services.clock import SystemClock
 from services.experiments import Status
 from services.gateway.cache import TtlCache

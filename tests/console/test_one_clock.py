@@ -16,7 +16,7 @@ SIM_EPOCH = datetime(2031, 3, 1, 12, 0, 0)
 
 @pytest.fixture
 def demo_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The environment ``dynab run`` gives the console (see console/stack.py)."""
+    """The environment ``dynab run`` gives the console (see dynab/stack.py)."""
     monkeypatch.setenv("DYNAB_SIM_EPOCH", SIM_EPOCH.isoformat())
     monkeypatch.setenv("DYNAB_REAL_EPOCH", repr(time.time()))
     monkeypatch.setenv("DYNAB_CLOCK_SPEED", "60")

@@ -36,7 +36,8 @@ from urllib.parse import urlencode
 import numpy as np
 from pymongo.database import Database
 
-from console.demo import TRUE_RATES, install_demo
+from dynab.demo import TRUE_RATES, install_demo
+from dynab.processes import start_console, stop_process, wait_http_ok
 from services.clock import AcceleratedClock, floor_hour, utc_now
 from services.exceptions import DynabError
 from services.experiments import Experiment, Status
@@ -118,7 +119,7 @@ def save_clock(db: Database, clock: AcceleratedClock) -> None:
 
 
 def clock_environment(clock: AcceleratedClock) -> dict[str, str]:
-    """What another process needs to follow the same clock (see console.settings)."""
+    """What another process needs to follow the same clock (see dynab.settings)."""
     return {
         "DYNAB_SIM_EPOCH": clock.sim_epoch.isoformat(),
         "DYNAB_REAL_EPOCH": repr(clock.real_epoch),
@@ -253,8 +254,6 @@ class Stack:
         self._spawn(self._job, "dynab-parameter-job")
 
     def _start_console(self) -> None:
-        from console.commands.run import start_console, wait_http_ok
-
         assert self.clock is not None
         port = self.options.console_port or free_port()
         self.console = start_console(
@@ -445,8 +444,6 @@ class Stack:
         return True
 
     def stop(self) -> None:
-        from console.commands.run import stop_process
-
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
