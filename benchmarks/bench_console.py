@@ -25,7 +25,7 @@ PAGES = ["overview", "experiments", "live_ctr", "winners", "posteriors"]
 
 
 def seed(store, n_experiments: int, days: int, batch_days: float, end: datetime) -> None:
-    from console.demo import synthetic_history
+    from dynab.demo import synthetic_history
     from services.experiments import Area, Arm, Experiment, ExperimentType
     from services.mongo import schema
     from services.mongo.repository import batch_to_doc

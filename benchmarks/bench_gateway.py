@@ -86,7 +86,7 @@ def main() -> None:
             [
                 sys.executable,
                 "-m",
-                "console.cli",
+                "dynab.cli",
                 "gateway",
                 "--port",
                 str(port),

@@ -65,7 +65,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from console.stack import Stack, StackOptions
+    from dynab.stack import Stack, StackOptions
     from services.ops.split_check import experiment_srm
     from services.statistics.srm import srm_by_batch
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from console.access import current_user, sign_out
+from console import data
+from console.session import current_user, sign_out, sync_cookie
 from console.text import md
 
 PAGES_DIR = Path(__file__).resolve().parent / "views"
@@ -32,18 +33,29 @@ PAGES: list[tuple[str, str, str]] = [
 st.set_page_config(page_title="dynab", layout="wide")
 
 user = current_user()
-navigation = st.navigation(
-    [
-        st.Page(PAGES_DIR / file, title=title, icon=icon, default=(i == 0))
-        for i, (file, title, icon) in enumerate(PAGES)
-        if (PAGES_DIR / file).exists()
-    ],
-    position="sidebar" if user else "hidden",
-)
+pages = [
+    st.Page(PAGES_DIR / file, title=title, icon=icon)
+    for file, title, icon in PAGES
+    if (PAGES_DIR / file).exists()
+]
+
+
+def _home() -> None:
+    st.switch_page(pages[0])
+
+
+# The root URL opens the first page through a hidden page of its own, so that every page,
+# the first one included, has a path of its own: ``/overview`` is a deep link like the others.
+home = st.Page(_home, title="dynab", url_path="home", default=True, visibility="hidden")
+navigation = st.navigation([home, *pages], position="sidebar" if user else "hidden")
 if user is not None:
     with st.sidebar:
         st.caption(f"Signed in as **{md(user.name)}** ({user.role.value})")
         st.button("Sign out", key="app_sign_out", on_click=sign_out)
+        clock_label = data.clock_label(data.clock())
+        if clock_label:
+            st.caption(clock_label)
+sync_cookie()
 # Every page starts with ``signed_in_user()``, which draws the sign-in and stops the page for a
 # visitor; gating in the page (not only here) keeps a deep link's page from running unsigned.
 navigation.run()

@@ -14,9 +14,8 @@ from typing import NamedTuple
 
 import streamlit as st
 
-from console.settings import clock_from_env
 from services.audit import AuditEntry
-from services.clock import Clock
+from services.clock import Clock, clock_from_env
 from services.experiments import Area, Experiment
 from services.hourly_metrics import HourlyMetric
 from services.mongo.repository import DEFAULT_DB, MongoStore, connect
@@ -62,7 +61,8 @@ def _close(store: MongoStore) -> None:
 
 @st.cache_resource(show_spinner=False, on_release=_close)
 def _store(uri: str, db_name: str) -> MongoStore:
-    return MongoStore(connect(uri, db_name=db_name or None, timeout_ms=3000))
+    # The store stamps started_at, audit entries and claims: on the stack's clock, like the rest.
+    return MongoStore(connect(uri, db_name=db_name or None, timeout_ms=3000), clock())
 
 
 def get_store() -> MongoStore:
@@ -73,13 +73,25 @@ def get_store() -> MongoStore:
 def now() -> datetime:
     """The console's notion of now; a session may pin it (``dynab_now``) for tests and demos."""
     pinned = st.session_state.get("dynab_now")
-    return pinned if isinstance(pinned, datetime) else _clock().now()
+    return pinned if isinstance(pinned, datetime) else clock().now()
 
 
 @st.cache_resource(show_spinner=False)
-def _clock() -> Clock:
-    """Wall-clock time, or the embedded demo's accelerated clock that ``dynab run`` passes."""
-    return clock_from_env()
+def clock() -> Clock:
+    """Wall-clock time, or the embedded demo's accelerated clock that ``dynab run`` passes.
+
+    One clock for the whole stack: the selector, the parameter job, the traffic and the console
+    all follow the same ``DYNAB_SIM_EPOCH`` / ``DYNAB_REAL_EPOCH`` / ``DYNAB_CLOCK_SPEED``.
+    """
+    return clock_from_env(os.environ)
+
+
+def clock_label(current: Clock) -> str | None:
+    """What the sidebar says about an accelerated clock (``demo clock, ×60``); None otherwise."""
+    speed = getattr(current, "speed", None)
+    if speed is None:
+        return None
+    return f"demo clock, ×{speed:g}"
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
@@ -117,4 +129,13 @@ def invalidate() -> None:
         query.clear()
 
 
-__all__ = ["DEFAULT_DB", "Source", "get_store", "invalidate", "now", "source"]
+__all__ = [
+    "DEFAULT_DB",
+    "Source",
+    "clock",
+    "clock_label",
+    "get_store",
+    "invalidate",
+    "now",
+    "source",
+]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import streamlit as st
 from pymongo.errors import PyMongoError
 
-from console.access import auth_secrets, sign_in
 from console.auth import AuthConfigError, accounts_from_secrets, oidc_configured, verify
 from console.data import get_store
+from console.session import auth_secrets, sign_in
 from console.text import md
 from services.exceptions import ValidationError
 from services.mongo.sign_in import SignInGuard

@@ -9,9 +9,12 @@ All times are naive UTC datetimes, as MongoDB stores them (millisecond precision
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from services.exceptions import ValidationError
 
 
 class Clock(Protocol):
@@ -69,3 +72,25 @@ class AcceleratedClock:
 
 def floor_hour(t: datetime) -> datetime:
     return t.replace(minute=0, second=0, microsecond=0)
+
+
+def clock_from_env(env: Mapping[str, str]) -> Clock:
+    """The demo's shared accelerated clock when ``dynab run`` passed one, else wall-clock time.
+
+    ``DYNAB_SIM_EPOCH`` (ISO time), ``DYNAB_REAL_EPOCH`` (Unix seconds) and ``DYNAB_CLOCK_SPEED``
+    together define it, so that every process of the embedded stack agrees on the simulated hour.
+    The caller passes the environment (``os.environ``): nothing here reads it.
+    """
+    sim_epoch = env.get("DYNAB_SIM_EPOCH")
+    if not sim_epoch:
+        return SystemClock()
+    try:
+        return AcceleratedClock(
+            sim_epoch=datetime.fromisoformat(sim_epoch).replace(tzinfo=None),
+            real_epoch=float(env["DYNAB_REAL_EPOCH"]),
+            speed=float(env.get("DYNAB_CLOCK_SPEED") or 60.0),
+        )
+    except (KeyError, ValueError) as exc:
+        raise ValidationError(
+            "DYNAB_SIM_EPOCH", f"demo clock settings are invalid: {exc}"
+        ) from None

@@ -70,6 +70,38 @@ def _done(message: str) -> None:
     st.rerun()
 
 
+def _apply(
+    exp: Experiment, action: str, promoted: str, confirmed: bool, seen_version: int
+) -> tuple[str, str]:
+    """Apply one lifecycle action; (Streamlit message kind, message) for beside the form."""
+    promoted_model = None if promoted == "(none)" else promoted
+    if not confirmed:
+        return "warning", "Tick the confirmation box to apply the change."
+    if promoted_model and action != Action.STOP:
+        return "error", "promoted_model: only a stop can name a promoted model"
+    try:
+        done = store.apply_action(
+            exp.experiment_id,
+            action,
+            expected_version=seen_version,
+            by=user.name,
+            promoted_model=promoted_model,
+        )
+    except (StaleVersionError, ConflictError, TransitionError) as exc:
+        return "error", f"Not applied: {md(exc)}"
+    except ValidationError as exc:
+        return "error", md(f"{exc.field}: {exc.message}")
+    seen[exp.experiment_id] = done.version
+    promoted_note = (
+        f"; {exp.area_code} now serves {done.promoted_model} by default"
+        if done.promoted_model
+        else ""
+    )
+    return "success", (
+        f"{exp.experiment_id} is now {done.status.value} (by {md(user.name)}){md(promoted_note)}."
+    )
+
+
 # --- list ---------------------------------------------------------------------------------
 if not experiments:
     st.info(
@@ -191,50 +223,40 @@ else:
 
     if operator_only(user):
         actions = [a.value for a in allowed_actions(exp.status)]
+        form_keys = [
+            f"experiments_{name}_{exp.experiment_id}" for name in ("action", "promoted", "confirm")
+        ]
+        # A confirmation holds for one change, never the next one: every Apply clears the form
+        # (here for the server, clear_on_submit for the browser) and shows its result beside it.
+        if st.session_state.pop("experiments_action_reset", False):
+            for key in form_keys:
+                st.session_state.pop(key, None)
+        result = st.session_state.pop("experiments_action_result", None)
         if not actions:
             st.caption(f"{exp.experiment_id} is {exp.status.value}: no further action applies.")
         else:
             st.markdown("**Lifecycle**")
-            with st.form(f"experiments_action_form_{exp.experiment_id}"):
-                action = st.selectbox(
-                    "Action", actions, key=f"experiments_action_{exp.experiment_id}"
-                )
+            with st.form(f"experiments_action_form_{exp.experiment_id}", clear_on_submit=True):
+                action = st.selectbox("Action", actions, key=form_keys[0])
                 promoted = st.selectbox(
                     "Promoted model (stop only: the model the area serves by default afterwards)",
                     ["(none)", *exp.model_codes],
-                    key=f"experiments_promoted_{exp.experiment_id}",
+                    key=form_keys[1],
                 )
                 confirmed = st.checkbox(
-                    f"I confirm this change to {exp.experiment_id}",
-                    key=f"experiments_confirm_{exp.experiment_id}",
+                    f"I confirm this change to {exp.experiment_id}", key=form_keys[2]
                 )
                 apply = st.form_submit_button("Apply", type="primary")
             if apply:
-                promoted_model = None if promoted == "(none)" else promoted
-                if not confirmed:
-                    st.warning("Tick the confirmation box to apply the change.")
-                elif promoted_model and action != Action.STOP:
-                    st.error("promoted_model: only a stop can name a promoted model")
-                else:
-                    try:
-                        done = store.apply_action(
-                            exp.experiment_id,
-                            action,
-                            expected_version=seen_version,
-                            by=user.name,
-                            promoted_model=promoted_model,
-                        )
-                    except StaleVersionError as exc:
-                        st.error(f"Not applied: {md(exc)}")
-                    except (ConflictError, TransitionError) as exc:
-                        st.error(f"Not applied: {md(exc)}")
-                    except ValidationError as exc:
-                        st.error(md(f"{exc.field}: {exc.message}"))
-                    else:
-                        seen[exp.experiment_id] = done.version
-                        _done(
-                            f"{exp.experiment_id} is now {done.status.value} (by {md(user.name)})."
-                        )
+                outcome = _apply(exp, action, promoted, confirmed, seen_version)
+                st.session_state["experiments_action_reset"] = True
+                st.session_state["experiments_action_result"] = outcome
+                if outcome[0] == "success":
+                    data.invalidate()
+                st.rerun()
+        if result:
+            kind, text = result
+            getattr(st, kind)(text)
 
         if exp.status is Status.DRAFT:
             with st.expander(f"Edit draft {exp.experiment_id}"):

@@ -294,7 +294,46 @@ class MongoStore:
             raise
         if action is Action.STOP:
             self._release_area(current)
+            if updated.promoted_model is not None:
+                self._promote(updated, by)
         return updated
+
+    def _promote(self, stopped: Experiment, by: str) -> None:
+        """Make a stopped experiment's promoted model its area's default model; audited.
+
+        The area document is replaced whole (the embedded server stores a datetime given to $set
+        as a string) and only while its claim is unchanged, as in :meth:`save_area`. The audit
+        entry belongs to the experiment that promoted, its before/after the area's default.
+        """
+        col = self.db[schema.AREAS]
+        for _ in range(3):
+            current = col.find_one({"_id": stopped.area_code})
+            if current is None:
+                raise NotFoundError(f"unknown area {stopped.area_code!r}")
+            before = current.get("default_model")
+            doc = {
+                **current,
+                "default_model": stopped.promoted_model,
+                "updated_at": self.clock.now(),
+            }
+            query = {
+                "_id": stopped.area_code,
+                "active_experiment_id": current.get("active_experiment_id"),
+            }
+            if col.replace_one(query, doc).matched_count == 1:
+                break
+        else:
+            raise ConflictError(f"area {stopped.area_code} changed while it was being promoted")
+        self.db[schema.AUDIT_LOG].insert_one(
+            {
+                "experiment_id": stopped.experiment_id,
+                "action": "promote",
+                "by": by,
+                "at": self.clock.now(),
+                "before": {"area_code": stopped.area_code, "default_model": before},
+                "after": {"area_code": stopped.area_code, "default_model": stopped.promoted_model},
+            }
+        )
 
     # --- area claims -----------------------------------------------------------------------
     # Claim and write are two documents without a transaction, so a process can die between

@@ -18,7 +18,7 @@ import pytest
 from pymongo.database import Database
 
 from console.auth import hash_password
-from console.demo import EXPERIMENTS, install_demo, install_history
+from dynab.demo import EXPERIMENTS, install_demo, install_history
 from services.experiments import Status
 from services.mongo.embedded import EmbeddedMongo
 from services.mongo.repository import MongoStore

@@ -13,7 +13,7 @@ from pymongo.database import Database
 from streamlit.testing.v1 import AppTest
 
 from console.auth import hash_password
-from console.demo import EXPERIMENTS, install_demo, install_history
+from dynab.demo import EXPERIMENTS, install_demo, install_history
 from services.mongo.embedded import EmbeddedMongo
 from services.mongo.repository import MongoStore
 

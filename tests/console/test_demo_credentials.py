@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from console.credentials import demo_users_note, ensure_demo_credentials, passwords_file
+from dynab.credentials import demo_users_note, ensure_demo_credentials, passwords_file
 from tests.conftest import ROOT
 
 
@@ -40,7 +40,7 @@ def test_dynab_run_prints_where_the_passwords_are_not_the_passwords(tmp_path: Pa
         [
             sys.executable,
             "-m",
-            "console.cli",
+            "dynab.cli",
             "run",
             "--no-job",
             "--no-demo",

@@ -147,8 +147,31 @@ def test_pause_resume_then_stop_with_a_promoted_model(make_app, demo) -> None:
     act(at, "EXP-01", "stop", promoted="EXP-01-APS002-01")
     stopped = demo.get_experiment("EXP-01")
     assert stopped.status is Status.STOPPED and stopped.promoted_model == "EXP-01-APS002-01"
-    assert [a for a, _ in audit_actions(demo, "EXP-01")][-3:] == ["pause", "resume", "stop"]
+    assert [a for a, _ in audit_actions(demo, "EXP-01")][-4:] == [
+        "pause",
+        "resume",
+        "stop",
+        "promote",
+    ]
     assert demo.get_area("MAIN").active_experiment_id is None
+    assert demo.get_area("MAIN").default_model == "EXP-01-APS002-01"
+    assert texts(at, "success") == [
+        "EXP-01 is now stopped (by olivia); MAIN now serves EXP-01-APS002-01 by default."
+    ]
+
+
+def test_the_confirmation_is_cleared_after_each_change(make_app, demo) -> None:
+    # GIVEN an operator who confirmed and applied a pause
+    at = act(make_app(page="experiments"), "EXP-01", "pause")
+    assert demo.get_experiment("EXP-01").status is Status.PAUSED
+    assert texts(at, "success") == ["EXP-01 is now paused (by olivia)."]
+    # THEN the confirmation box is unticked again
+    assert at.checkbox(key="experiments_confirm_EXP-01").value is False
+    # AND a second Apply (now the next step, resume... or a stop) needs a new confirmation
+    at.selectbox(key="experiments_action_EXP-01").select("stop")
+    click(at, "Apply")
+    assert texts(at, "warning") == ["Tick the confirmation box to apply the change."]
+    assert demo.get_experiment("EXP-01").status is Status.PAUSED
 
 
 def test_an_action_needs_the_confirmation(make_app, demo) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pymongo.database import Database
 
-from console.cli import main
+from dynab.cli import main
 from services.hourly_metrics import HourlyMetric
 from services.mongo.embedded import EmbeddedMongo
 from services.mongo.repository import MongoStore

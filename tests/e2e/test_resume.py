@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from console.stack import Stack, StackOptions
+from dynab.stack import Stack, StackOptions
 
 pytestmark = pytest.mark.slow
 

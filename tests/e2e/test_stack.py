@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from console.credentials import ensure_demo_credentials
-from console.demo import TRUE_RATES
-from console.stack import Stack, StackOptions
+from dynab.credentials import ensure_demo_credentials
+from dynab.demo import TRUE_RATES
+from dynab.stack import Stack, StackOptions
 from services.statistics import srm_test
 from tests.browser.helpers import MENU, launch, new_page, sign_in
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from console.stack import Stack, StackOptions
+from dynab.stack import Stack, StackOptions
 from services.algorithms.thompson import sticky_weights
 from services.parameters import ArmParameters, BatchArm, ParameterBatch
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from console.stack import Stack, StackOptions
+from dynab.stack import Stack, StackOptions
 from services.events import Event, parse_line
 from services.exceptions import ValidationError
 from services.ops.split_check import experiment_srm

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pymongo import MongoClient
 
-from console.cli import main
+from dynab.cli import main
 from services.mongo.embedded import EmbeddedMongo, free_port
 
 
@@ -20,7 +20,7 @@ def test_dynab_mongo_serves_until_interrupted(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "console.cli",
+            "dynab.cli",
             "mongo",
             "--port",
             str(port),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pymongo.database import Database
 
-from console.cli import main
+from dynab.cli import main
 from services.mongo import schema
 from services.mongo.embedded import EmbeddedMongo
 from services.ops.job_runs import JOB_RUNS

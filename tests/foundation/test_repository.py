@@ -117,10 +117,12 @@ def test_lifecycle_is_stored_with_audit_history(with_area: MongoStore, clock):
         ("pause", "ops"),
         ("resume", "ops"),
         ("stop", "lead"),
+        ("promote", "lead"),
     ]
     assert history[0].before is None
     assert history[1].before["status"] == "draft" and history[1].after["status"] == "running"
-    assert "status" in history[-1].changed_fields()
+    assert "status" in history[-2].changed_fields()
+    assert history[-1].changed_fields() == ["default_model"]
     with pytest.raises(TransitionError, match="it is stopped"):
         with_area.apply_action("EXP-01", "resume", expected_version=5, by="ops")
     with pytest.raises(TransitionError, match="only a draft can be edited"):

@@ -169,7 +169,7 @@ def test_dynab_gateway_command_serves_and_stops(
     }
     start_experiment(MongoStore(mongo_db))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "console.cli", "gateway", "--port", str(port), "--ttl", "60"],
+        [sys.executable, "-m", "dynab.cli", "gateway", "--port", str(port), "--ttl", "60"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -197,7 +197,7 @@ def test_dynab_gateway_command_serves_and_stops(
 
 def test_dynab_gateway_rejects_a_ttl_above_an_hour() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "console.cli", "gateway", "--ttl", "3601"],
+        [sys.executable, "-m", "dynab.cli", "gateway", "--ttl", "3601"],
         cwd=ROOT,
         capture_output=True,
         text=True,

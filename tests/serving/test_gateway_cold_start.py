@@ -95,7 +95,7 @@ def test_dynab_gateway_starts_without_mongodb_then_serves_experiments(
     }
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "console.cli", "gateway", "--port", str(port)),
+            *(sys.executable, "-m", "dynab.cli", "gateway", "--port", str(port)),
             *("--ttl", "60", "--area-defaults", '{"*": "SAFE-01"}'),
         ],
         cwd=ROOT,
@@ -145,7 +145,7 @@ def test_dynab_gateway_starts_without_mongodb_then_serves_experiments(
 def test_dynab_commands_fail_in_one_line_when_mongodb_is_down() -> None:
     env = {**os.environ, "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/"}
     result = subprocess.run(
-        [sys.executable, "-m", "console.cli", "demo-data"],
+        [sys.executable, "-m", "dynab.cli", "demo-data"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from console.cli import main
+from dynab.cli import main
 
 PAGE = str(Path(__file__).resolve().parents[2] / "console" / "views" / "simulator.py")
 

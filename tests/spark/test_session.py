@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.cli import main
+from dynab.cli import main
 from spark import session
 from spark.session import JAVA_MISSING, SparkUnavailableError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from console.stack import Stack, StackOptions
+from dynab.stack import Stack, StackOptions
 from services.events.layout import partition_dir
 
 

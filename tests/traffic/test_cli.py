@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.cli import main
+from dynab.cli import main
 from services.events import parse_line
 
 

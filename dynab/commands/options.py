@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from console.settings import Settings
+from dynab.settings import Settings
 
 
 def add_embedded_options(parser: argparse.ArgumentParser, settings: Settings) -> None:

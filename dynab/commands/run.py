@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from console.commands.options import add_embedded_options
-from console.credentials import demo_users_note, ensure_demo_credentials
-from console.settings import Settings
+from dynab.commands.options import add_embedded_options
+from dynab.credentials import demo_users_note, ensure_demo_credentials
+from dynab.processes import start_console, stop_process, wait_http_ok
+from dynab.settings import Settings
 from services.exceptions import DynabError
 from services.mongo.repository import MongoStore, connect
-
-CONSOLE_ENTRY = Path(__file__).resolve().parent.parent / "app.py"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -65,72 +61,6 @@ def _step(message: str) -> None:
     print(f"dynab run: {message}", flush=True)
 
 
-def start_console(
-    uri: str,
-    port: int,
-    log_dir: Path,
-    secrets_files: list[Path] | None = None,
-    extra_env: dict[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **(extra_env or {}), "MONGODB_URI": uri}
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = open(log_dir / "console.log", "ab")  # noqa: SIM115 - handed to the child process
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(CONSOLE_ENTRY),
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    for secrets in secrets_files or ():
-        cmd += ["--secrets.files", str(secrets)]
-    try:
-        return subprocess.Popen(
-            cmd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    finally:
-        log.close()
-
-
-def wait_http_ok(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise DynabError(f"the console exited with code {proc.returncode} while starting")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise DynabError(f"the console did not answer at {url} within {timeout:g} s")
-
-
-def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -141,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_embedded(args: argparse.Namespace, settings: Settings) -> int:
     """The whole embedded stack: MongoDB, gateway, demo traffic, parameter job, console."""
-    from console.stack import Stack, StackOptions
+    from dynab.stack import Stack, StackOptions
     from spark.session import JAVA_MISSING, find_java
 
     if not args.no_job and find_java() is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from console.settings import Settings
+from dynab.settings import Settings
 from services.clock import utc_now
 
 

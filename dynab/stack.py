@@ -36,7 +36,8 @@ from urllib.parse import urlencode
 import numpy as np
 from pymongo.database import Database
 
-from console.demo import TRUE_RATES, install_demo
+from dynab.demo import TRUE_RATES, install_demo
+from dynab.processes import start_console, stop_process, wait_http_ok
 from services.clock import AcceleratedClock, floor_hour, utc_now
 from services.exceptions import DynabError
 from services.experiments import Experiment, Status
@@ -118,7 +119,7 @@ def save_clock(db: Database, clock: AcceleratedClock) -> None:
 
 
 def clock_environment(clock: AcceleratedClock) -> dict[str, str]:
-    """What another process needs to follow the same clock (see console.settings)."""
+    """What another process needs to follow the same clock (see dynab.settings)."""
     return {
         "DYNAB_SIM_EPOCH": clock.sim_epoch.isoformat(),
         "DYNAB_REAL_EPOCH": repr(clock.real_epoch),
@@ -253,8 +254,6 @@ class Stack:
         self._spawn(self._job, "dynab-parameter-job")
 
     def _start_console(self) -> None:
-        from console.commands.run import start_console, wait_http_ok
-
         assert self.clock is not None
         port = self.options.console_port or free_port()
         self.console = start_console(
@@ -401,7 +400,8 @@ class Stack:
                 continue
             # Every batch runs, in order: a batch costs its new hour, and skipping one would
             # leave a gap in the parameter history.
-            started = utc_now()
+            # Stamped on the demo clock, like the batch they compute; the log line says real time.
+            started, real_start = self.clock.now(), time.monotonic()
             error = None
             report = None
             try:
@@ -411,7 +411,7 @@ class Stack:
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}".splitlines()[0]
                 log.exception("parameter job failed for batch %s", batch_end)
-            finished = utc_now()
+            finished, real_seconds = self.clock.now(), time.monotonic() - real_start
             if report is None:
                 from spark.update_params import JobReport
 
@@ -422,7 +422,7 @@ class Stack:
             self.batches_done += 1
             self.say(
                 f"parameter job: batch ending {batch_end:%Y-%m-%d %H:00} "
-                + (f"failed: {error}" if error else f"done in {(finished - started).seconds} s")
+                + (f"failed: {error}" if error else f"done in {real_seconds:.0f} s")
             )
 
     def _clock_saver(self) -> None:
@@ -444,8 +444,6 @@ class Stack:
         return True
 
     def stop(self) -> None:
-        from console.commands.run import stop_process
-
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)

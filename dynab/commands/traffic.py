@@ -6,7 +6,7 @@ import argparse
 import sys
 from datetime import datetime
 
-from console.settings import Settings
+from dynab.settings import Settings
 from services.events import EventLogWriter
 from services.exceptions import ValidationError
 from services.traffic import ArmSpec, HourTraffic, TrafficConfig, generate
@@ -41,7 +41,7 @@ def _hour(text: str) -> datetime:
 
 def demo_arms() -> tuple[ArmSpec, ...]:
     """The demo experiments' arms with their true rates, at their configured split."""
-    from console.demo import EXPERIMENTS, TRUE_RATES
+    from dynab.demo import EXPERIMENTS, TRUE_RATES
 
     return tuple(
         ArmSpec(e.experiment_id, e.area_code, a.model_code, *TRUE_RATES[a.model_code], a.weight)

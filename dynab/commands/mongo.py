@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from console.settings import Settings
+from dynab.settings import Settings
 from services.mongo.embedded import EmbeddedMongo
 from services.mongo.repository import MongoStore, connect
 

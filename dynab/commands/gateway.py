@@ -11,8 +11,8 @@ from dataclasses import replace
 
 from pymongo.errors import PyMongoError
 
-from console.commands.options import add_embedded_options
-from console.settings import Settings
+from dynab.commands.options import add_embedded_options
+from dynab.settings import Settings
 from services.clock import SystemClock
 from services.exceptions import DynabError
 from services.gateway.cache import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS, TtlCache, check_ttl
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             uri = f"mongodb://127.0.0.1:{args.mongo_port}/"
             _say(f"using the embedded MongoDB already running on port {args.mongo_port}")
         else:
-            from console.commands.mongo import start_embedded
+            from dynab.commands.mongo import start_embedded
 
             _say(f"starting the embedded MongoDB server (data in {args.data_dir / 'mongo'})")
             server = start_embedded(args.data_dir, args.mongo_port)

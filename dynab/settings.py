@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
-from services.clock import AcceleratedClock, Clock, SystemClock
 from services.exceptions import ValidationError
 
 
@@ -74,25 +72,3 @@ class Settings:
             gateway_port=_int_env("DYNAB_GATEWAY_PORT", 8080),
             clock_speed=_float_env("DYNAB_CLOCK_SPEED", 60.0),
         )
-
-
-def clock_from_env(env: dict[str, str] | None = None) -> Clock:
-    """The demo's shared accelerated clock when ``dynab run`` passed one, else wall-clock time.
-
-    ``DYNAB_SIM_EPOCH`` (ISO time), ``DYNAB_REAL_EPOCH`` (Unix seconds) and ``DYNAB_CLOCK_SPEED``
-    together define it, so that every process of the embedded stack agrees on the simulated hour.
-    """
-    env = dict(os.environ) if env is None else env
-    sim_epoch = env.get("DYNAB_SIM_EPOCH")
-    if not sim_epoch:
-        return SystemClock()
-    try:
-        return AcceleratedClock(
-            sim_epoch=datetime.fromisoformat(sim_epoch).replace(tzinfo=None),
-            real_epoch=float(env["DYNAB_REAL_EPOCH"]),
-            speed=float(env.get("DYNAB_CLOCK_SPEED") or 60.0),
-        )
-    except (KeyError, ValueError) as exc:
-        raise ValidationError(
-            "DYNAB_SIM_EPOCH", f"demo clock settings are invalid: {exc}"
-        ) from None

@@ -16,7 +16,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 
 from services.exceptions import DynabError, ValidationError
 
-#: subcommand -> module in console.commands exposing ``add_parser(subparsers)`` and ``run(args)``
+#: subcommand -> module in dynab.commands exposing ``add_parser(subparsers)`` and ``run(args)``
 COMMANDS: dict[str, str] = {
     "run": "run",
     "mongo": "mongo",
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMANDS.values():
-        module = importlib.import_module(f"console.commands.{module_name}")
+        module = importlib.import_module(f"dynab.commands.{module_name}")
         module.add_parser(sub)
     return parser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from console.demo import install_demo
+from dynab.demo import install_demo
 from services.mongo.repository import MongoStore, connect
 
 

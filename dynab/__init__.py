@@ -1,0 +1,1 @@
+"""The `dynab` command and the embedded stack it starts (the console lives in console/)."""
