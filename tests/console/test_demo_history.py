@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from console.demo import install_demo
+from dynab.demo import install_demo
 from services.mongo.repository import MongoStore
 
 NOW = datetime(2026, 11, 28, 9, 30)
