@@ -20,6 +20,7 @@ ARM_PARAMETERS = "arm_parameters"
 PARAMETER_BATCHES = "parameter_batches"
 HOURLY_METRICS = "hourly_metrics"
 AUDIT_LOG = "audit_log"
+INCIDENTS = "incidents"
 
 #: collection -> list of (keys, options)
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
@@ -50,6 +51,11 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
     ],
     AUDIT_LOG: [
         ([("experiment_id", ASCENDING), ("at", ASCENDING)], {}),
+    ],
+    # The Overview's read: open incidents, newest first; and one experiment's incidents.
+    INCIDENTS: [
+        ([("status", ASCENDING), ("created_at", DESCENDING)], {}),
+        ([("experiment_id", ASCENDING), ("created_at", DESCENDING)], {}),
     ],
 }
 
