@@ -42,7 +42,9 @@ def batch(exp_id: str, end: datetime, batch_id: str, **extra) -> ParameterBatch:
         batch_id=batch_id,
         window_start=T0,
         window_end=end,
-        arms=tuple(BatchArm(c, 100, 1900, 0.5, w) for c, w in zip(CODES, (0.3, 0.4, 0.3), strict=True)),
+        arms=tuple(
+            BatchArm(c, 100, 1900, 0.5, w) for c, w in zip(CODES, (0.3, 0.4, 0.3), strict=True)
+        ),
         warmup=False,
         **extra,
     )
