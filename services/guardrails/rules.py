@@ -78,12 +78,12 @@ class GuardrailRules:
     enabled: bool = True
     ctr_margin: float = 0.30
     ctr_probability: float = 0.99
-    ctr_window_hours: int = 3
-    min_impressions: int = 1000
+    ctr_window_hours: int = 2
+    min_impressions: int = 500
     orders_margin: float = 0.20
     orders_probability: float = 0.95
-    orders_window_hours: int = 24
-    orders_min_impressions: int = 5000
+    orders_window_hours: int = 72
+    orders_min_impressions: int = 20000
     srm_batches: int = 3
     max_malformed_rate: float = 0.05
     max_orphan_rate: float = 0.05

@@ -146,9 +146,9 @@ def test_a_small_gap_or_too_few_impressions_does_nothing() -> None:
     # Collapsed but below the minimum impressions.
     rows = hours(
         {
-            "CTRL": [(300, 0.05, 0.0)] * 3,
-            "M-A": [(300, 0.0, 0.0)] * 3,
-            "M-B": [(300, 0.05, 0.0)] * 3,
+            "CTRL": [(200, 0.05, 0.0)] * 3,
+            "M-A": [(200, 0.0, 0.0)] * 3,
+            "M-B": [(200, 0.05, 0.0)] * 3,
         }
     )
     assert evaluate(exp, rows, end=END) == []
