@@ -13,6 +13,8 @@ from console.access import signed_in_user
 from console.text import md
 from services.clock import floor_hour
 from services.exceptions import DynabError
+from services.guardrails.incidents import group_incidents
+from services.mongo.incidents import acknowledge_incident
 from services.reports import latest_window, summarise_area, window_counts
 from services.reports.overview import DATA_QUALITY_THRESHOLD
 
@@ -65,11 +67,12 @@ for area in areas:
 running = sum(1 for s in summaries if s.status is not None and s.status.value == "running")
 paused = sum(1 for s in summaries if s.status is not None and s.status.value == "paused")
 alerts = [(s.area_code, a) for s in summaries for a in s.alerts]
+incidents = data.open_incidents(src)
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Areas", len(areas))
 c2.metric("Running", running)
 c3.metric("Paused", paused)
-c4.metric("Alerts", len(alerts))
+c4.metric("Alerts", len(alerts) + len(incidents))
 
 for area_code, alert in alerts:
     message = f"**{md(area_code)}** — {md(alert.message)}"
@@ -77,6 +80,30 @@ for area_code, alert in alerts:
         st.error(message)
     else:
         st.warning(message)
+
+# --- guardrail incidents: by area, most severe first; operators acknowledge (audited) -----------
+if incidents:
+    st.subheader("Incidents")
+    for area_code, severity, items in group_incidents(incidents):
+        st.markdown(f"**{md(area_code)}** · {md(severity)} ({len(items)})")
+        for incident in items:
+            text, button = st.columns([6, 1])
+            repeats = f" (seen {incident.repeats + 1} times)" if incident.repeats else ""
+            message = (
+                f"{incident.created_at:%Y-%m-%d %H:%M} UTC · {md(incident.experiment_id)} · "
+                f"{md(incident.rule)}: {md(incident.message)}{repeats}"
+            )
+            (text.error if severity == "critical" else text.warning)(message)
+            if user.can_act and button.button(
+                "Acknowledge", key=f"ack_{incident.incident_id}", help="Seen; audited"
+            ):
+                try:
+                    acknowledge_incident(data.get_store(), incident.incident_id, by=user.name)
+                except DynabError as exc:
+                    st.error(md(exc))
+                else:
+                    data.invalidate()
+                    st.rerun()
 
 st.subheader("Areas")
 st.dataframe(
