@@ -94,9 +94,14 @@ class GuardrailRules:
 
     def __post_init__(self) -> None:
         errors = rule_errors(self.to_dict())
-        if errors:
+        if len(errors) == 1:
             name, message = next(iter(errors.items()))
             raise ValidationError(f"guardrails.{name}", message)
+        if errors:
+            raise ValidationError(
+                "guardrails",
+                "; ".join(f"{LABELS.get(n, n)} ({n}) {m}" for n, m in errors.items()),
+            )
         for name, (kind, *_rest) in _BOUNDS.items():
             value = getattr(self, name)
             object.__setattr__(self, name, float(value) if kind == "rate" else int(value))
