@@ -127,7 +127,7 @@ def _get(row: Any, name: str) -> Any:
     return row[name] if isinstance(row, Mapping) else getattr(row, name)
 
 
-def _as_orders(rows: Iterable[Any]) -> list[dict[str, Any]]:
+def order_rows(rows: Iterable[Any]) -> list[dict[str, Any]]:
     """The rows with orders in the clicks' place (capped at impressions), for the Beta metric."""
     out = []
     for r in rows:
@@ -369,7 +369,7 @@ def _check_models(act: _Actions, rules: GuardrailRules, rows: Sequence[Any], end
     experiment = act.experiment
     codes = experiment.model_codes
     ctr = estimate_arms(_window(rows, rules.ctr_window_hours, end), codes)
-    orders = estimate_arms(_as_orders(_window(rows, rules.orders_window_hours, end)), codes)
+    orders = estimate_arms(order_rows(_window(rows, rules.orders_window_hours, end)), codes)
     tripped: dict[str, tuple[Rule, dict[str, Any]]] = {}
     for code, figures in _rate_rule(
         experiment,
