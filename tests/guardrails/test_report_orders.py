@@ -42,3 +42,26 @@ def test_order_rates_and_intervals_are_reported() -> None:
     assert "| 40 | 0.20% (0.15%-0.27%) |" in text
     frame = decision_frame(report).set_index("model")
     assert frame.loc["CTRL", "order rate"] == pytest.approx(0.005)
+
+
+def test_overview_judges_data_quality_as_rates_when_the_volume_is_known() -> None:
+    from services.parameters import BatchArm, ParameterBatch
+    from services.reports.overview import batch_alerts
+
+    def batch(counts):
+        return ParameterBatch(
+            "EXP-01",
+            "B-1",
+            T0,
+            T0 + timedelta(hours=1),
+            (BatchArm("CTRL", 1000, 19000, 0.5, 0.5), BatchArm("M-A", 1000, 19000, 0.5, 0.5)),
+            False,
+            data_quality=counts,
+        )
+
+    # The demo's warning: 107 duplicates at a 0.5 % rate is no alert once the volume is known.
+    assert batch_alerts(batch({"duplicate_events": 107, "events": 21_400})) == []
+    (alert,) = batch_alerts(batch({"duplicate_events": 2000, "events": 21_400}))
+    assert "duplicate rate 8.5%" in alert.message and "limit 5.0%" in alert.message
+    # Without the volume, the absolute threshold still applies (older batches).
+    assert [a.kind for a in batch_alerts(batch({"duplicate_events": 107}))] == ["data_quality"]
