@@ -13,6 +13,7 @@ from console.access import signed_in_user
 from console.text import md
 from services.clock import floor_hour
 from services.exceptions import DynabError
+from services.guardrails.apply import re_enable_model
 from services.guardrails.incidents import group_incidents
 from services.mongo.incidents import acknowledge_incident
 from services.reports import latest_window, summarise_area, window_counts
@@ -94,11 +95,35 @@ if incidents:
                 f"{md(incident.rule)}: {md(incident.message)}{repeats}"
             )
             (text.error if severity == "critical" else text.warning)(message)
-            if user.can_act and button.button(
-                "Acknowledge", key=f"ack_{incident.incident_id}", help="Seen; audited"
-            ):
+            if not user.can_act:
+                continue
+            if button.button("Acknowledge", key=f"ack_{incident.incident_id}", help="Audited"):
                 try:
                     acknowledge_incident(data.get_store(), incident.incident_id, by=user.name)
+                except DynabError as exc:
+                    st.error(md(exc))
+                else:
+                    data.invalidate()
+                    st.rerun()
+            exp = by_id.get(incident.experiment_id)
+            if (
+                exp is not None
+                and incident.model_code is not None
+                and incident.model_code in exp.disabled_models
+                and button.button(
+                    "Re-enable",
+                    key=f"enable_{incident.incident_id}",
+                    help=f"Serve {incident.model_code} again (audited)",
+                )
+            ):
+                try:
+                    re_enable_model(
+                        data.get_store(),
+                        exp.experiment_id,
+                        incident.model_code,
+                        expected_version=exp.version,
+                        by=user.name,
+                    )
                 except DynabError as exc:
                     st.error(md(exc))
                 else:

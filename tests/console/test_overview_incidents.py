@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.guardrails.evaluate import ActionKind, GuardrailAction, Rule
 from services.mongo.incidents import list_incidents, raise_incident
 from tests.console.conftest import texts
+from tests.foundation.factories import arms, experiment
 
 
 def _raise(store, area: str, kind: ActionKind, rule: Rule, model: str | None = None):
@@ -39,3 +40,22 @@ def test_analysts_see_incidents_without_buttons(make_app, demo) -> None:
 def test_the_honest_demo_shows_no_incident(make_app, demo) -> None:
     at = make_app()
     assert not [m for m in at.subheader if m.value == "Incidents"]
+
+
+def test_operator_re_enables_a_switched_off_model(make_app, demo) -> None:
+    draft = demo.create_experiment(
+        experiment(experiment_id="EXP-05", area_code="CART", arms=arms("C-A", "C-B", "C-C")),
+        by="seed",
+    )
+    demo.apply_action("EXP-05", "start", expected_version=draft.version, by="seed")
+    exp = demo.set_disabled_models("EXP-05", ["C-B"], by="guardrail", action="switch_off_model")
+    action = GuardrailAction(ActionKind.SWITCH_OFF, Rule.CTR_COLLAPSE, "EXP-05", "CART", "x", "C-B")
+    incident = raise_incident(demo, action)[0]
+    at = make_app()
+    at.button(key=f"enable_{incident.incident_id}").click().run()
+    assert not at.exception and not at.error
+    stored = demo.get_experiment("EXP-05")
+    assert stored.disabled_models == () and stored.version == exp.version + 1
+    entry = demo.audit_history("EXP-05")[-1]
+    assert (entry.action, entry.by) == ("re_enable_model", "olivia")
+    assert not [b for b in at.button if b.key == f"enable_{incident.incident_id}"]
