@@ -98,7 +98,7 @@ def test_a_collapsed_model_is_switched_off_served_no_more_and_re_enabled(
             if applied.actions:
                 caught_at = i - 5
                 break
-    assert caught_at is not None and caught_at <= 2
+    assert caught_at is not None and caught_at <= 2, caught_at
     (action,) = applied.actions
     assert (action.kind, action.rule, action.model_code) == (
         ActionKind.SWITCH_OFF,
