@@ -337,9 +337,14 @@ class Experiment:
 
     @property
     def normalised_weights(self) -> tuple[float, ...]:
-        """The configured weights scaled to sum to 1 (2:3:5 becomes 0.2, 0.3, 0.5)."""
-        total = math.fsum(arm.weight for arm in self.arms)
-        return tuple(arm.weight / total for arm in self.arms)
+        """The configured weights scaled to sum to 1 (2:3:5 becomes 0.2, 0.3, 0.5).
+
+        A switched-off model (``disabled_models``) gets 0 and the others share its weight in
+        proportion: the split actually served, which the split check expects.
+        """
+        weights = [0.0 if a.model_code in self.disabled_models else a.weight for a in self.arms]
+        total = math.fsum(weights)
+        return tuple(w / total for w in weights)
 
     @property
     def window_hours(self) -> int | None:

@@ -9,8 +9,9 @@ stay those of the last good batch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.exceptions import ValidationError
 from services.experiments import Experiment, Status
@@ -122,6 +123,22 @@ def _pause(store: MongoStore, current: Experiment, details: dict[str, object]) -
         details=details,
     )
     return True
+
+
+def without_disabled(batch: ParameterBatch, experiment: Experiment) -> ParameterBatch:
+    """``batch`` with the switched-off models' weights at 0 and the others renormalised.
+
+    The parameter job stores this, so that each batch's weights are the split actually served
+    (the split check of the next batches compares the traffic with them).
+    """
+    if not experiment.disabled_models:
+        return batch
+    weights = [0.0 if a.model_code in experiment.disabled_models else a.weight for a in batch.arms]
+    total = math.fsum(weights)
+    if total <= 0:
+        return batch
+    arms = tuple(replace(a, weight=w / total) for a, w in zip(batch.arms, weights, strict=True))
+    return replace(batch, arms=arms)
 
 
 def re_enable_model(

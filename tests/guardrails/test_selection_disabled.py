@@ -73,3 +73,24 @@ def test_the_same_experiment_with_the_model_back_serves_it_again() -> None:
     back = exp.with_changes(disabled_models=())
     served = Counter(select_model(back, snap, f"m{i}", NOW, rng).model_code for i in range(2000))
     assert served["M-A"] / 2000 == pytest.approx(0.5, abs=0.05)
+
+
+def test_the_served_split_and_the_stored_batch_give_a_disabled_model_zero() -> None:
+    from services.guardrails.apply import without_disabled
+    from services.parameters import BatchArm, ParameterBatch
+
+    exp = experiment(
+        arms=arms(*CODES, weights=(2.0, 3.0, 5.0)), status=Status.RUNNING, disabled_models=("M-A",)
+    )
+    assert exp.normalised_weights == pytest.approx((2 / 7, 0.0, 5 / 7))
+    batch = ParameterBatch(
+        "EXP-01",
+        "B-1",
+        NOW,
+        NOW,
+        tuple(BatchArm(c, 1, 1, 0.3, w) for c, w in zip(CODES, (0.2, 0.5, 0.3), strict=True)),
+        False,
+    )
+    stored = without_disabled(batch, exp)
+    assert [a.weight for a in stored.arms] == pytest.approx([0.4, 0.0, 0.6])
+    assert without_disabled(batch, exp.with_changes(disabled_models=())) is batch
