@@ -10,12 +10,19 @@ stay those of the last good batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
 
 from services.exceptions import ValidationError
 from services.experiments import Experiment, Status
-from services.guardrails.evaluate import ActionKind, GuardrailAction
+from services.guardrails.evaluate import (
+    ActionKind,
+    GuardrailAction,
+    ServingHealth,
+    evaluate,
+)
 from services.guardrails.incidents import Incident
 from services.guardrails.notify import LocalNotifier, Notifier
 from services.lifecycle import Action
@@ -156,3 +163,44 @@ def re_enable_model(
         expected_version=expected_version,
         details={"model_code": model_code},
     )
+
+
+def guard_batch(
+    store: MongoStore,
+    experiment: Experiment,
+    batch: ParameterBatch,
+    *,
+    data_quality: Mapping[str, Any] | None = None,
+    serving: ServingHealth | None = None,
+    notifier: Notifier | None = None,
+) -> ParameterBatch | None:
+    """The parameter job's guardrail step for one experiment's new batch.
+
+    Judges ``batch`` (its end is the batch's ``window_end``) with the experiment's hourly
+    metrics and batch history, applies the actions, and returns the batch to save -- with the
+    switched-off models at weight 0 -- or None when the batch was held (already recorded as
+    held; the last good parameters stay in force).
+
+    Args:
+        data_quality: The counts of the batch's own hours (``malformed_lines``,
+            ``orphan_clicks``, ``duplicate_events``; ``lines`` = readable lines of those hours).
+    """
+    rules = experiment.guardrails
+    end = batch.window_end
+    hours = max(rules.ctr_window_hours, rules.orders_window_hours) + 1
+    rows = store.hourly_metrics(
+        experiment.experiment_id, start=end - timedelta(hours=hours), end=end
+    )
+    history = store.parameter_history(experiment.experiment_id, limit=rules.srm_batches + 1)
+    actions = evaluate(
+        experiment,
+        rows,
+        [*(b for b in history if b.batch_id != batch.batch_id), batch],
+        end=end,
+        data_quality=data_quality,
+        serving=serving,
+    )
+    applied = apply_actions(store, actions, batch=batch, notifier=notifier)
+    if applied.held:
+        return None
+    return without_disabled(batch, store.get_experiment(experiment.experiment_id))

@@ -225,3 +225,42 @@ def test_incidents_group_by_area_then_severity(store: MongoStore, running) -> No
         ("MAIN", "high", 1),
         ("MAIN", "warning", 1),
     ]
+
+
+def test_the_job_step_switches_off_holds_and_stores_the_served_weights(
+    store: MongoStore, running
+) -> None:
+    from services.guardrails.apply import guard_batch
+
+    exp_id = running.experiment_id
+    end = T0
+    saved = []
+    for i, ctr in enumerate(
+        [dict.fromkeys(CODES, 0.05)] * 4 + [{**dict.fromkeys(CODES, 0.05), "M-A": 0.01}] * 2
+    ):
+        end += timedelta(hours=1)
+        hour = end - timedelta(hours=1)
+        store.replace_hourly_metrics(exp_id, [hour], hour_rows(exp_id, hour, ctr))
+        out = guard_batch(store, store.get_experiment(exp_id), batch(exp_id, end, f"B-{i}"))
+        assert out is not None
+        store.save_parameter_batch(out)
+        saved.append(out)
+    assert store.get_experiment(exp_id).disabled_models == ("M-A",)
+    weights = {a.model_code: a.weight for a in saved[-1].arms}
+    assert weights == pytest.approx({"CTRL": 0.5, "M-A": 0.0, "M-B": 0.5})
+    assert store.get_parameters(exp_id, CODES).arms[1].weight == 0.0
+    # A batch of bad data is held and not returned for saving.
+    end += timedelta(hours=1)
+    hour = end - timedelta(hours=1)
+    store.replace_hourly_metrics(
+        exp_id, [hour], hour_rows(exp_id, hour, dict.fromkeys(CODES, 0.05))
+    )
+    held = guard_batch(
+        store,
+        store.get_experiment(exp_id),
+        batch(exp_id, end, "B-bad"),
+        data_quality={"malformed_lines": 5000, "lines": 10000},
+    )
+    assert held is None
+    assert store.get_parameters(exp_id, CODES).batch_id == "B-5"
+    assert store.parameter_history(exp_id)[-1].held
