@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.console.conftest import frame, texts
+from tests.console.conftest import frame, shown, texts
 from tests.foundation.factories import area, experiment
 
 PAGES = ["live_ctr", "winners", "posteriors"]
@@ -91,7 +91,7 @@ def test_winners_shows_the_decision_with_stratified_beside_pooled(make_app, demo
         assert table[column].notna().all()
     assert (table["stratified low"] < table["stratified ctr"]).all()
     assert table["p_best"].sum() == pytest.approx(1.0, abs=1e-6)
-    labels = " ".join(str(m.value) for m in at.markdown)
+    labels = " ".join(shown(m.value) for m in at.markdown)
     # "winner" only when the rule says so; otherwise "leading (P(best) ..., not decided)".
     assert ("winner:" in labels) == (status == "winner")
     if status == "leader":
