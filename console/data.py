@@ -17,7 +17,9 @@ import streamlit as st
 from services.audit import AuditEntry
 from services.clock import Clock, clock_from_env
 from services.experiments import Area, Experiment
+from services.guardrails.incidents import Incident, IncidentStatus
 from services.hourly_metrics import HourlyMetric
+from services.mongo.incidents import list_incidents
 from services.mongo.repository import DEFAULT_DB, MongoStore, connect
 from services.parameters import ParameterBatch
 
@@ -123,9 +125,14 @@ def parameter_history(
     return _store(src.uri, src.db_name).parameter_history(experiment_id, limit=limit)
 
 
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def open_incidents(src: Source) -> list[Incident]:
+    return list_incidents(_store(src.uri, src.db_name), status=IncidentStatus.OPEN)
+
+
 def invalidate() -> None:
     """Forget cached query results after a write (the client stays)."""
-    for query in (areas, experiments, audit_history):
+    for query in (areas, experiments, audit_history, open_incidents):
         query.clear()
 
 

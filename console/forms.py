@@ -9,6 +9,8 @@ from typing import Any
 import streamlit as st
 
 from services.experiments import MAX_ARMS, ExperimentType, ServingMode
+from services.guardrails.rules import LABELS as GUARDRAIL_LABELS
+from services.guardrails.rules import GuardrailRules
 
 _DEFAULTS: dict[str, Any] = {
     "experiment_id": "",
@@ -159,6 +161,7 @@ def experiment_form(
                 step=60,
                 key=f"{key}_cache_ttl_seconds",
             )
+        guardrails = _guardrail_fields(key, values.get("guardrails"))
         description = st.text_area(
             "Description", value=values.get("description", ""), key=f"{key}_description"
         )
@@ -178,5 +181,39 @@ def experiment_form(
         "exposure_floor": float(floor),
         "serving_mode": mode,
         "cache_ttl_seconds": int(ttl),
+        "guardrails": guardrails,
         "description": description,
     }
+
+
+def _guardrail_fields(key: str, initial: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The guardrail settings (defaults shown); the values go to ``GuardrailRules``."""
+    try:
+        current = GuardrailRules.from_dict(initial).to_dict()
+    except Exception:  # an invalid stored value: show the defaults, validation will say
+        current = GuardrailRules().to_dict()
+    out: dict[str, Any] = {}
+    with st.expander("Guardrails (automatic switch-off, pause, held batches, alerts)"):
+        out["enabled"] = st.checkbox(
+            GUARDRAIL_LABELS["enabled"], value=bool(current["enabled"]), key=f"{key}_gr_enabled"
+        )
+        a, b = st.columns(2)
+        for i, (name, value) in enumerate((n, v) for n, v in current.items() if n != "enabled"):
+            col = a if i % 2 == 0 else b
+            if isinstance(value, int):
+                out[name] = int(
+                    col.number_input(
+                        GUARDRAIL_LABELS[name], value=value, step=1, key=f"{key}_gr_{name}"
+                    )
+                )
+            else:
+                out[name] = float(
+                    col.number_input(
+                        GUARDRAIL_LABELS[name],
+                        value=float(value),
+                        step=0.01,
+                        format="%.3f",
+                        key=f"{key}_gr_{name}",
+                    )
+                )
+    return out

@@ -59,7 +59,7 @@ EXPERIMENTS = (
 #: True click and order rates of the demo models, used by the demo traffic.
 TRUE_RATES: dict[str, tuple[float, float]] = {
     "EXP-01-APS002-01": (0.067, 0.004),
-    "EXP-01-NCF-01": (0.058, 0.003),
+    "EXP-01-NCF-01": (0.058, 0.0038),
     "LF001-01": (0.052, 0.003),
     "NCF-02": (0.049, 0.003),
     "CART-POP-01": (0.040, 0.002),

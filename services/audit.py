@@ -15,6 +15,8 @@ class AuditEntry:
     at: datetime
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    #: What an automatic action was based on (a guardrail's rule and figures), if anything.
+    details: dict[str, Any] | None = None
 
     def changed_fields(self) -> list[str]:
         """Fields whose value differs between before and after (bookkeeping fields left out)."""

@@ -26,6 +26,7 @@ from typing import Any
 
 from services.decision_rule import DecisionRule
 from services.exceptions import ValidationError
+from services.guardrails.rules import GuardrailRules
 
 EXPERIMENT_ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 AREA_CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -199,6 +200,8 @@ class Experiment:
     cache_ttl_seconds: int = 300
     evaluation_window: EvaluationWindow = EvaluationWindow.CUMULATIVE
     decision_rule: DecisionRule = field(default_factory=DecisionRule)
+    guardrails: GuardrailRules = field(default_factory=GuardrailRules)
+    disabled_models: tuple[str, ...] = ()
     salt: str = ""
     status: Status = Status.DRAFT
     created_at: datetime | None = None
@@ -240,6 +243,13 @@ class Experiment:
         if not isinstance(rule, DecisionRule):
             raise ValidationError("decision_rule", "must be an object of decision settings")
         object.__setattr__(self, "decision_rule", rule)
+        guardrails = self.guardrails
+        if guardrails is None or isinstance(guardrails, Mapping):
+            guardrails = GuardrailRules.from_dict(guardrails)
+        if not isinstance(guardrails, GuardrailRules):
+            raise ValidationError("guardrails", "must be an object of guardrail settings")
+        object.__setattr__(self, "guardrails", guardrails)
+        self._validate_disabled()
         _check_int("batch_interval_minutes", self.batch_interval_minutes, 1, 7 * 24 * 60)
         _check_int("evaluation_window_hours", self.evaluation_window_hours, 1, 90 * 24)
         warmup = _check_number("warmup_hours", self.warmup_hours)
@@ -289,6 +299,27 @@ class Experiment:
                 "arms", f"exactly one arm must be the control, found {len(controls)}"
             )
 
+    def _validate_disabled(self) -> None:
+        """Switched-off models: arms, never the control, leaving the control and one more."""
+        disabled = self.disabled_models
+        if disabled is None:
+            disabled = ()
+        if isinstance(disabled, str) or not isinstance(disabled, Sequence):
+            raise ValidationError("disabled_models", "must be a list of model codes")
+        disabled = tuple(disabled)
+        for code in disabled:
+            if code not in self.model_codes:
+                raise ValidationError("disabled_models", f"{code!r} is not one of the arms")
+            if code == self.control_arm.model_code:
+                raise ValidationError("disabled_models", "the control cannot be switched off")
+        if len(set(disabled)) != len(disabled):
+            raise ValidationError("disabled_models", "a model appears twice")
+        if len(self.arms) - len(disabled) < 2:
+            raise ValidationError(
+                "disabled_models", "at least the control and one other model must stay on"
+            )
+        object.__setattr__(self, "disabled_models", disabled)
+
     # --- derived values -------------------------------------------------------------------
 
     @property
@@ -300,10 +331,20 @@ class Experiment:
         return next(arm for arm in self.arms if arm.control)
 
     @property
+    def enabled_model_codes(self) -> tuple[str, ...]:
+        """The arms that may be served: all but the switched-off ones."""
+        return tuple(c for c in self.model_codes if c not in self.disabled_models)
+
+    @property
     def normalised_weights(self) -> tuple[float, ...]:
-        """The configured weights scaled to sum to 1 (2:3:5 becomes 0.2, 0.3, 0.5)."""
-        total = math.fsum(arm.weight for arm in self.arms)
-        return tuple(arm.weight / total for arm in self.arms)
+        """The configured weights scaled to sum to 1 (2:3:5 becomes 0.2, 0.3, 0.5).
+
+        A switched-off model (``disabled_models``) gets 0 and the others share its weight in
+        proportion: the split actually served, which the split check expects.
+        """
+        weights = [0.0 if a.model_code in self.disabled_models else a.weight for a in self.arms]
+        total = math.fsum(weights)
+        return tuple(w / total for w in weights)
 
     @property
     def window_hours(self) -> int | None:
@@ -334,8 +375,10 @@ class Experiment:
             value = getattr(self, f.name)
             if f.name == "arms":
                 value = [arm.to_dict() for arm in value]
-            elif f.name == "decision_rule":
+            elif f.name in ("decision_rule", "guardrails"):
                 value = value.to_dict()
+            elif f.name == "disabled_models":
+                value = list(value)
             elif isinstance(value, StrEnum):
                 value = value.value
             out[f.name] = value

@@ -102,6 +102,8 @@ class ParameterBatch:
     seed: int | None = None
     data_quality: dict[str, int] | None = None
     srm: dict[str, object] | None = None
+    #: A guardrail held the batch (bad data): recorded, but its parameters never served.
+    held: bool = False
 
     def snapshot(self) -> ParameterSnapshot:
         return ParameterSnapshot(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -49,6 +49,12 @@ class _Plan:
     snapshot: ParameterSnapshot
     model_codes: tuple[str, ...]
     control_index: int
+    # Switched-off models are left out: ``view`` is the experiment over the enabled arms only
+    # and ``view_snapshot`` its parameters (stored weights renormalised); ``index_map`` takes a
+    # view index back to the experiment's arm index.
+    view: Experiment
+    view_snapshot: ParameterSnapshot
+    index_map: tuple[int, ...]
     # Built on first use: a static test never needs the bandit, a warm test never the warm-up.
     # ``shares`` holds each policy's serving probability per arm (the logged propensities).
     policies: dict[str, Policy] = field(default_factory=dict)
@@ -120,8 +126,9 @@ def select_model(
     else:
         reason = Reason.BTS
     policy = plan.policies.get(reason) or _build_policy(plan, reason)
-    i = policy.choose(member_id, rng)
-    return Selection(plan.model_codes[i], reason, batch_id, i, plan.shares[reason][i])
+    j = policy.choose(member_id, rng)
+    i = plan.index_map[j]
+    return Selection(plan.model_codes[i], reason, batch_id, i, plan.shares[reason][j])
 
 
 def _plan_for(experiment: Experiment, snapshot: ParameterSnapshot) -> _Plan:
@@ -152,16 +159,47 @@ def _new_plan(experiment: Experiment, snapshot: ParameterSnapshot) -> _Plan:
             f"parameters of {snapshot.experiment_id} cannot serve {experiment.experiment_id}",
         )
     codes = experiment.model_codes
+    view, view_snapshot = experiment, snapshot
+    index_map = tuple(range(len(codes)))
+    if experiment.disabled_models:
+        view, view_snapshot = _enabled_view(experiment, snapshot)
+        index_map = tuple(codes.index(c) for c in view.model_codes)
     return _Plan(
         experiment=experiment,
         snapshot=snapshot,
         model_codes=codes,
         control_index=codes.index(experiment.control_arm.model_code),
+        view=view,
+        view_snapshot=view_snapshot,
+        index_map=index_map,
     )
 
 
+def _enabled_view(
+    experiment: Experiment, snapshot: ParameterSnapshot
+) -> tuple[Experiment, ParameterSnapshot]:
+    """The experiment and snapshot without the switched-off models, weights renormalised.
+
+    A switched-off model gets weight 0 and the others share its weight in proportion; when the
+    stored weights of the models left sum to nothing, they are left out and the selector works
+    the shares out from the counts.
+    """
+    enabled = experiment.enabled_model_codes
+    view = experiment.with_changes(
+        arms=tuple(a for a in experiment.arms if a.model_code in enabled), disabled_models=()
+    )
+    params = snapshot.for_models(enabled)
+    weights = [p.weight for p in params]
+    total = math.fsum(w for w in weights if w is not None)
+    if all(w is not None for w in weights) and total > 0:
+        params = tuple(replace(p, weight=p.weight / total) for p in params)  # type: ignore[operator]
+    else:
+        params = tuple(replace(p, weight=None) for p in params)
+    return view, replace(snapshot, arms=params)
+
+
 def _build_policy(plan: _Plan, reason: str) -> Policy:
-    experiment, snapshot = plan.experiment, plan.snapshot
+    experiment, snapshot = plan.view, plan.view_snapshot
     shares: Sequence[float] | np.ndarray | None
     if reason == Reason.STATIC:
         policy: Policy = static_split_policy(experiment)
@@ -170,7 +208,7 @@ def _build_policy(plan: _Plan, reason: str) -> Policy:
         policy = warmup_policy(experiment, snapshot.batch_id)
         shares = experiment.normalised_weights
     else:
-        params = snapshot.for_models(plan.model_codes)
+        params = snapshot.for_models(experiment.model_codes)
         floor = experiment.exposure_floor
         if experiment.serving_mode is ServingMode.DRAW:
             policy = ThompsonSampling.from_parameters(params, floor)
@@ -178,7 +216,7 @@ def _build_policy(plan: _Plan, reason: str) -> Policy:
         else:
             shares = _batch_weights(params, floor)
             policy = sticky_bts_policy(experiment.experiment_id, snapshot.batch_id, shares)
-    plan.shares[reason] = _propensities(shares, len(plan.model_codes))
+    plan.shares[reason] = _propensities(shares, len(experiment.model_codes))
     plan.policies[reason] = policy
     return policy
 

@@ -13,6 +13,9 @@ from console.access import signed_in_user
 from console.text import md
 from services.clock import floor_hour
 from services.exceptions import DynabError
+from services.guardrails.apply import re_enable_model
+from services.guardrails.incidents import group_incidents
+from services.mongo.incidents import acknowledge_incident
 from services.reports import latest_window, summarise_area, window_counts
 from services.reports.overview import DATA_QUALITY_THRESHOLD
 
@@ -65,11 +68,12 @@ for area in areas:
 running = sum(1 for s in summaries if s.status is not None and s.status.value == "running")
 paused = sum(1 for s in summaries if s.status is not None and s.status.value == "paused")
 alerts = [(s.area_code, a) for s in summaries for a in s.alerts]
+incidents = data.open_incidents(src)
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Areas", len(areas))
 c2.metric("Running", running)
 c3.metric("Paused", paused)
-c4.metric("Alerts", len(alerts))
+c4.metric("Alerts", len(alerts) + len(incidents))
 
 for area_code, alert in alerts:
     message = f"**{md(area_code)}** — {md(alert.message)}"
@@ -77,6 +81,54 @@ for area_code, alert in alerts:
         st.error(message)
     else:
         st.warning(message)
+
+# --- guardrail incidents: by area, most severe first; operators acknowledge (audited) -----------
+if incidents:
+    st.subheader("Incidents")
+    for area_code, severity, items in group_incidents(incidents):
+        st.markdown(f"**{md(area_code)}** · {md(severity)} ({len(items)})")
+        for incident in items:
+            text, button = st.columns([6, 1])
+            repeats = f" (seen {incident.repeats + 1} times)" if incident.repeats else ""
+            message = (
+                f"{incident.created_at:%Y-%m-%d %H:%M} UTC · {md(incident.experiment_id)} · "
+                f"{md(incident.rule)}: {md(incident.message)}{repeats}"
+            )
+            (text.error if severity == "critical" else text.warning)(message)
+            if not user.can_act:
+                continue
+            if button.button("Acknowledge", key=f"ack_{incident.incident_id}", help="Audited"):
+                try:
+                    acknowledge_incident(data.get_store(), incident.incident_id, by=user.name)
+                except DynabError as exc:
+                    st.error(md(exc))
+                else:
+                    data.invalidate()
+                    st.rerun()
+            exp = by_id.get(incident.experiment_id)
+            if (
+                exp is not None
+                and incident.model_code is not None
+                and incident.model_code in exp.disabled_models
+                and button.button(
+                    "Re-enable",
+                    key=f"enable_{incident.incident_id}",
+                    help=f"Serve {incident.model_code} again (audited)",
+                )
+            ):
+                try:
+                    re_enable_model(
+                        data.get_store(),
+                        exp.experiment_id,
+                        incident.model_code,
+                        expected_version=exp.version,
+                        by=user.name,
+                    )
+                except DynabError as exc:
+                    st.error(md(exc))
+                else:
+                    data.invalidate()
+                    st.rerun()
 
 st.subheader("Areas")
 defaults = {a.area_code: a.default_model for a in areas}

@@ -33,6 +33,7 @@ from services.exceptions import (
     NotFoundError,
     StaleVersionError,
     StoreUnavailableError,
+    TransitionError,
     ValidationError,
 )
 from services.experiments import Area, Experiment, Status
@@ -277,6 +278,7 @@ class MongoStore:
         expected_version: int,
         by: str,
         promoted_model: str | None = None,
+        details: dict[str, Any] | None = None,
     ) -> Experiment:
         current = self.get_experiment(experiment_id)
         if current.version != expected_version:
@@ -287,7 +289,9 @@ class MongoStore:
         action = Action(action)
         token = self._claim_area(current) if action is Action.START else None
         try:
-            self._write_versioned(current, updated, expected_version, action.value, by)
+            self._write_versioned(
+                current, updated, expected_version, action.value, by, details=details
+            )
         except Exception:
             if token is not None:
                 self._release_failed_claim(current, token)
@@ -456,6 +460,8 @@ class MongoStore:
         expected_version: int,
         action: str,
         by: str,
+        *,
+        details: dict[str, Any] | None = None,
     ) -> None:
         doc = {"_id": after.experiment_id, **after.to_dict()}
         result = self.db[schema.EXPERIMENTS].replace_one(
@@ -466,7 +472,50 @@ class MongoStore:
             raise StaleVersionError(
                 after.experiment_id, expected_version, latest["version"] if latest else None
             )
-        self._audit(after.experiment_id, action, by, before, after)
+        self._audit(after.experiment_id, action, by, before, after, details=details)
+
+    def set_disabled_models(
+        self,
+        experiment_id: str,
+        disabled: Sequence[str],
+        *,
+        by: str,
+        action: str,
+        expected_version: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Experiment:
+        """Switch models off or back on in a running or paused experiment (audited).
+
+        ``expected_version`` None takes the stored one (a guardrail acting on fresh state);
+        an operator passes the version they saw.
+        """
+        current = self.get_experiment(experiment_id)
+        version = current.version if expected_version is None else expected_version
+        if current.version != version:
+            raise StaleVersionError(experiment_id, version, current.version)
+        if not current.is_active:
+            raise TransitionError(experiment_id, action, current.status.value)
+        updated = current.with_changes(
+            disabled_models=tuple(disabled),
+            updated_at=self.clock.now(),
+            updated_by=by,
+            version=version + 1,
+        )
+        self._write_versioned(current, updated, version, action, by, details=details)
+        return updated
+
+    def record_audit(
+        self, experiment_id: str, action: str, *, by: str, details: dict[str, Any] | None
+    ) -> None:
+        """An audit entry that changes no configuration (a held batch, an alert, an ack)."""
+        self._audit(experiment_id, action, by, None, None, details=details)
+
+    def save_held_batch(self, batch: ParameterBatch) -> None:
+        """Record ``batch`` as held: kept in the history, the parameters in force untouched."""
+        doc = batch_to_doc(batch, created_at=batch.created_at or self.clock.now())
+        doc["held"] = True
+        doc["_id"] = batch_doc_id(batch.experiment_id, batch.batch_id)
+        self.db[schema.PARAMETER_BATCHES].replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
     def active_experiment(self, area_code: str) -> Experiment | None:
         area = self.get_area(area_code)
@@ -481,17 +530,20 @@ class MongoStore:
         by: str,
         before: Experiment | None,
         after: Experiment | None,
+        *,
+        details: dict[str, Any] | None = None,
     ) -> None:
-        self.db[schema.AUDIT_LOG].insert_one(
-            {
-                "experiment_id": experiment_id,
-                "action": action,
-                "by": by,
-                "at": self.clock.now(),
-                "before": before.to_dict() if before else None,
-                "after": after.to_dict() if after else None,
-            }
-        )
+        doc = {
+            "experiment_id": experiment_id,
+            "action": action,
+            "by": by,
+            "at": self.clock.now(),
+            "before": before.to_dict() if before else None,
+            "after": after.to_dict() if after else None,
+        }
+        if details is not None:
+            doc["details"] = details
+        self.db[schema.AUDIT_LOG].insert_one(doc)
 
     def audit_history(self, experiment_id: str) -> list[AuditEntry]:
         docs = (
@@ -758,6 +810,7 @@ def batch_to_doc(batch: ParameterBatch, *, created_at: datetime) -> dict[str, An
         ],
         "data_quality": batch.data_quality,
         "srm": batch.srm,
+        "held": batch.held,
     }
 
 
@@ -773,4 +826,5 @@ def batch_from_doc(doc: dict[str, Any]) -> ParameterBatch:
         seed=doc.get("seed"),
         data_quality=doc.get("data_quality"),
         srm=doc.get("srm"),
+        held=bool(doc.get("held", False)),
     )

@@ -23,6 +23,7 @@ AUDIT_LOG = "audit_log"
 #: The parameter job's record of the hours it processed, and its lease.
 JOB_HOURS = "job_hours"
 JOB_LEASES = "job_leases"
+INCIDENTS = "incidents"
 
 #: collection -> list of (keys, options)
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
@@ -53,6 +54,11 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
     ],
     AUDIT_LOG: [
         ([("experiment_id", ASCENDING), ("at", ASCENDING)], {}),
+    ],
+    # The Overview's read: open incidents, newest first; and one experiment's incidents.
+    INCIDENTS: [
+        ([("status", ASCENDING), ("created_at", DESCENDING)], {}),
+        ([("experiment_id", ASCENDING), ("created_at", DESCENDING)], {}),
     ],
 }
 

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from services.experiments import Experiment
+from services.guardrails.evaluate import order_rows
 from services.hourly_metrics import HourlyMetric
 from services.parameters import ParameterBatch
 from services.simulation.pbest import decision_grid
@@ -34,6 +35,7 @@ from services.statistics.decision import (
     hours_to_decision,
 )
 from services.statistics.stratified import (
+    ArmEstimate,
     Standing,
     estimate_arms,
     hourly_terms,
@@ -57,6 +59,8 @@ class DecisionReport:
     srm: dict[str, Any] | None
     data_quality: dict[str, int] | None
     latest_batch: str | None
+    #: Orders per impression per model (stratified like the CTR), in ``standing.arms`` order.
+    order_rates: tuple[ArmEstimate, ...] | None = None
 
 
 def decision_history(
@@ -127,6 +131,7 @@ def build_report(
     start = min(m.hour for m in rows)
     end = max(m.hour for m in rows) + timedelta(hours=1)
     arms = estimate_arms(rows, codes, start=start, end=end)
+    orders = estimate_arms(order_rows(rows), codes, start=start, end=end)
     stand = standing(arms, experiment.control_arm.model_code)
     recent = [m for m in rows if m.hour >= end - timedelta(hours=24)]
     span = max(1, len({m.hour for m in recent}))
@@ -153,6 +158,7 @@ def build_report(
         if latest is not None and latest.data_quality
         else None,
         latest_batch=latest.batch_id if latest is not None else None,
+        order_rates=orders,
     )
 
 
@@ -166,8 +172,10 @@ def report_dict(report: DecisionReport) -> dict[str, Any]:
     models = []
     if report.standing is not None:
         s = report.standing
+        orders = report.order_rates or ()
         for i, arm in enumerate(s.arms):
             low, high = arm.interval(LEVEL)
+            order = orders[i] if i < len(orders) else None
             plow, phigh = arm.pooled_interval(LEVEL)
             lift = s.lifts[i]
             models.append(
@@ -193,6 +201,10 @@ def report_dict(report: DecisionReport) -> dict[str, Any]:
                     "expected_loss": s.expected_loss[i],
                     "pooled_p_best": s.pooled_p_best[i],
                     "pooled_expected_loss": s.pooled_expected_loss[i],
+                    "switched_off": arm.model_code in exp.disabled_models,
+                    "orders": None if order is None else order.clicks,
+                    "order_rate": None if order is None else order.ctr,
+                    "order_rate_interval": None if order is None else list(order.interval(LEVEL)),
                 }
             )
     srm = report.srm or {}
@@ -261,11 +273,19 @@ def report_markdown(report: DecisionReport) -> str:
     lines += [
         "",
         "| model | impressions | clicks | pooled CTR (95%) | stratified CTR (95%) | "
-        "lift vs control (95%) | P(best) | expected loss | pooled P(best) |",
-        "| --- | ---: | ---: | --- | --- | --- | ---: | ---: | ---: |",
+        "lift vs control (95%) | P(best) | expected loss | pooled P(best) | orders | "
+        "order rate (95%) |",
+        "| --- | ---: | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for m in data["models"]:
         name = f"{m['model_code']} (control)" if m["control"] else m["model_code"]
+        if m["switched_off"]:
+            name += " (switched off)"
+        if m["order_rate"] is None:
+            order_text = "- | -"
+        else:
+            ol, oh = m["order_rate_interval"]
+            order_text = f"{m['orders']:,} | {_pct(m['order_rate'])} ({_pct(ol)}-{_pct(oh)})"
         pl, ph = m["pooled_ctr_interval"]
         sl, sh = m["stratified_ctr_interval"]
         lift = m["lift"]
@@ -280,15 +300,16 @@ def report_markdown(report: DecisionReport) -> str:
             f"{_pct(m['pooled_ctr'])} ({_pct(pl)}-{_pct(ph)}) | "
             f"{_pct(m['stratified_ctr'])} ({_pct(sl)}-{_pct(sh)}) | {lift_text} | "
             f"{_pct(m['p_best'], 1)} | {m['expected_loss'] * 100:.3f} pp | "
-            f"{_pct(m['pooled_p_best'], 1)} |"
+            f"{_pct(m['pooled_p_best'], 1)} | {order_text} |"
         )
     if not data["models"]:
-        lines.append("| (no impressions yet) | | | | | | | | |")
+        lines.append("| (no impressions yet) | | | | | | | | | | |")
     lines.append("")
     lines.append(
         "Stratified CTR: hourly CTRs weighted by each hour's total traffic; P(best), expected "
         "loss and the decision use it. Pooled figures (clicks / impressions) are shown for "
-        "comparison only: a bandit's moving traffic mix biases them."
+        "comparison only: a bandit's moving traffic mix biases them. Order rate: orders per "
+        "impression, stratified the same way (the orders guard judges it)."
     )
     srm = data["srm"]
     lines.append("")
@@ -332,6 +353,10 @@ def decision_frame(report: DecisionReport) -> pd.DataFrame:
                 "p_best": m["p_best"],
                 "expected_loss": m["expected_loss"],
                 "pooled p_best": m["pooled_p_best"],
+                "orders": m["orders"],
+                "order rate": m["order_rate"],
+                "order rate low": (m["order_rate_interval"] or [None])[0],
+                "order rate high": (m["order_rate_interval"] or [None, None])[1],
             }
         )
     return pd.DataFrame(rows)

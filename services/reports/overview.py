@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
 from services.experiments import Area, Experiment, ExperimentType, Status
+from services.guardrails.evaluate import data_quality_rates
+from services.guardrails.rules import GuardrailRules
 from services.parameters import ParameterBatch
 from services.statistics import ArmCounts, probability_best, probability_best_from_counts
 
@@ -88,11 +91,14 @@ def batch_alerts(
     *,
     data_quality_threshold: int = DATA_QUALITY_THRESHOLD,
     srm_threshold: float = SRM_THRESHOLD,
+    rules: GuardrailRules | None = None,
 ) -> list[BatchAlert]:
     """Alerts raised by the job's own checks recorded in ``batch.srm`` and ``batch.data_quality``.
 
     The SRM verdict is the job's ``mismatch`` flag when present, else ``p_value < srm_threshold``.
-    Every data-quality count above ``data_quality_threshold`` is one alert.
+    Data quality is judged as *rates* against the guardrail limits (``rules``, default
+    :class:`GuardrailRules`) when the batch records its volume (``events``); an older batch
+    without it falls back to every count above ``data_quality_threshold``.
     """
     alerts: list[BatchAlert] = []
     srm = batch.srm or {}
@@ -109,7 +115,10 @@ def batch_alerts(
                 "not match the allocation; do not trust the comparison until it is explained",
             )
         )
-    for name, count in sorted((batch.data_quality or {}).items()):
+    counts = batch.data_quality or {}
+    if isinstance(counts.get("events"), int | float):
+        return alerts + _rate_alerts(batch, counts, rules or GuardrailRules())
+    for name, count in sorted(counts.items()):
         if isinstance(count, int | float) and count > data_quality_threshold:
             alerts.append(
                 BatchAlert(
@@ -119,6 +128,30 @@ def batch_alerts(
                 )
             )
     return alerts
+
+
+def _rate_alerts(
+    batch: ParameterBatch, counts: Mapping[str, Any], rules: GuardrailRules
+) -> list[BatchAlert]:
+    events = int(counts["events"])
+    clicks = sum(a.alpha for a in batch.arms) if "clicks" not in counts else int(counts["clicks"])
+    rates = data_quality_rates(counts, events=events, clicks=clicks)
+    limits = {
+        "malformed_rate": rules.max_malformed_rate,
+        "orphan_rate": rules.max_orphan_rate,
+        "duplicate_rate": rules.max_duplicate_rate,
+    }
+    if events + int(counts.get("malformed_lines", 0) or 0) < rules.min_volume:
+        return []
+    return [
+        BatchAlert(
+            "data_quality",
+            f"data quality: {name.replace('_', ' ')} {rate:.1%} in batch {batch.batch_id} "
+            f"(limit {limits[name]:.1%})",
+        )
+        for name, rate in rates.items()
+        if rate is not None and rate > limits[name]
+    ]
 
 
 def summarise_area(
@@ -144,7 +177,13 @@ def summarise_area(
     last_at = batch_time(latest_batch) if latest_batch else None
     stale = False
     if latest_batch is not None:
-        alerts.extend(batch_alerts(latest_batch, data_quality_threshold=data_quality_threshold))
+        alerts.extend(
+            batch_alerts(
+                latest_batch,
+                data_quality_threshold=data_quality_threshold,
+                rules=experiment.guardrails,
+            )
+        )
         if experiment.status is Status.RUNNING:
             stale = is_batch_stale(last_at, now, experiment.batch_interval_minutes)  # type: ignore[arg-type]
             if stale:

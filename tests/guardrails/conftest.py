@@ -1,0 +1,1 @@
+from tests.serving.conftest import _fresh_plan_cache  # noqa: F401  (a fresh selector cache)
