@@ -15,6 +15,7 @@ connections idle for :attr:`HttpLimits.idle_timeout_seconds` and stops accepting
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -248,7 +249,10 @@ class SelectorGateway:
         """Stop :meth:`serve_forever` and wait until it has closed every connection."""
         self._stopping.set()
         if self._serving and not self._stopped.is_set():
-            self._server.pull_trigger()
+            # The loop may see the stop flag and close its trigger between the check and the
+            # pull: it is stopping already.
+            with contextlib.suppress(OSError):
+                self._server.pull_trigger()
             self._stopped.wait(timeout=15)
 
     def server_close(self) -> None:
