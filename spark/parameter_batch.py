@@ -1,13 +1,11 @@
 """From an experiment's hourly counts to its parameter batch: alpha/beta, P(best), weights, SRM.
 
 Plain Python on the few rows the Spark job collects; the rules themselves live in ``services``
-(``probability_best``, ``apply_floor``, ``in_warmup``, ``srm_test``).
+(``probability_best``, ``apply_floor``, ``in_warmup``, ``experiment_srm``).
 """
 
 from __future__ import annotations
 
-import bisect
-import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -17,8 +15,9 @@ from services.algorithms.floor import apply_floor
 from services.algorithms.warmup import in_warmup
 from services.experiments import Experiment, ExperimentType
 from services.hourly_metrics import ArmTotals, HourlyMetric, summed_counts
+from services.ops.split_check import experiment_srm
 from services.parameters import ArmParameters, BatchArm, ParameterBatch, ParameterSnapshot
-from services.statistics import expected_counts_dynamic, probability_best, srm_test
+from services.statistics import probability_best
 from services.statistics.stratified import bandit_parameters
 
 
@@ -54,13 +53,6 @@ def window_counts(
     return impressions, clicks
 
 
-def _aligned(batch: ParameterBatch, model_codes: Sequence[str]) -> list[float] | None:
-    by_code = {arm.model_code: arm.weight for arm in batch.arms}
-    weights = [float(by_code.get(code, 0.0)) for code in model_codes]
-    total = math.fsum(weights)
-    return [w / total for w in weights] if total > 0 else None
-
-
 def srm_summary(
     experiment: Experiment,
     rows: Sequence[HourlyMetric],
@@ -68,47 +60,19 @@ def srm_summary(
     end: datetime,
     history: Sequence[ParameterBatch],
 ) -> dict[str, object]:
-    """The SRM check of the window's impressions, as a document.
+    """The SRM check of the window on the experiment's assignment unit, as a document.
 
-    Static: against the configured split. Dynamic: against the weights in force hour by hour
-    (the latest batch that ended at or before the hour; the warm-up split before the first).
+    ``services.ops.split_check.experiment_srm`` on the window's hourly metrics: a static or
+    sticky test counts members at their first assignment (``first_members_by_batch``), a
+    draw-mode test impressions (``impressions_by_batch``); each unit is judged against the
+    weights of the batch it was served under (``history``: the batches of the window and the
+    one in force at its start; the warm-up split before the first). The document records the
+    ``unit``.
     """
-    codes = experiment.model_codes
-    observed, _ = window_counts(experiment, rows, start, end)
-    configured = list(experiment.normalised_weights)
-    if experiment.type is ExperimentType.STATIC:
-        expected: Sequence[float] = configured
-    else:
-        ordered = sorted(history, key=lambda b: b.window_end)
-        ends = [b.window_end for b in ordered]
-        traffic_by_hour: dict[datetime, int] = {}
-        for r in rows:
-            if r.experiment_id == experiment.experiment_id and r.model_code in codes:
-                traffic_by_hour[r.hour] = traffic_by_hour.get(r.hour, 0) + r.impressions
-        per_hour = []
-        hour = start
-        while hour < end:
-            traffic = traffic_by_hour.get(hour, 0)
-            if traffic:
-                # The latest batch that ended at or before the hour was in force.
-                k = bisect.bisect_right(ends, hour)
-                weights = _aligned(ordered[k - 1], codes) if k else None
-                per_hour.append((traffic, weights or configured))
-            hour += timedelta(hours=1)
-        expected = expected_counts_dynamic(per_hour) if per_hour else np.array(configured)
-    result = srm_test(observed, expected)
-    return {
-        "model_codes": list(codes),
-        "observed": [int(x) for x in result.observed],
-        "expected": [float(x) for x in result.expected],
-        # An arm that should get nothing but got traffic gives an infinite statistic; BSON
-        # has no portable infinity, so it is stored as null beside p_value 0.
-        "chi2": float(result.chi2) if math.isfinite(result.chi2) else None,
-        "dof": int(result.dof),
-        "p_value": float(result.p_value),
-        "mismatch": bool(result.mismatch),
-        "threshold": float(result.threshold),
-    }
+    window = [
+        r for r in rows if r.experiment_id == experiment.experiment_id and start <= r.hour < end
+    ]
+    return experiment_srm(experiment, window, history).to_dict()
 
 
 #: Each arm's bandit ``(alpha, beta)`` from the window's hourly documents, in arm order.

@@ -270,6 +270,13 @@ def _run_batch(
             # logs) must not erase figures computed earlier.
             store.replace_hourly_metrics(experiment.experiment_id, result.hours_with_data, rows)
             report.hourly_rows += len(rows)
+        from spark.members import update_first_members
+
+        # Members counted once, at their first assignment (spark/members.py).
+        members = update_first_members(
+            spark, store, settings, plan.process, result.hours_with_data, running
+        )
+        report.seconds["members"] = members.seconds
         store.save_job_hours(
             [
                 {

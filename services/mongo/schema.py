@@ -24,6 +24,8 @@ AUDIT_LOG = "audit_log"
 JOB_HOURS = "job_hours"
 JOB_LEASES = "job_leases"
 INCIDENTS = "incidents"
+#: Each member's first impression per experiment (the unit of a hashed test's SRM check).
+FIRST_ASSIGNMENTS = "first_assignments"
 
 #: collection -> list of (keys, options)
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
@@ -51,6 +53,10 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
             [("experiment_id", ASCENDING), ("hour", ASCENDING), ("model_code", ASCENDING)],
             {},
         ),
+    ],
+    # The recount of one experiment's first assignments in an hour range.
+    FIRST_ASSIGNMENTS: [
+        ([("experiment_id", ASCENDING), ("hour", ASCENDING)], {}),
     ],
     AUDIT_LOG: [
         ([("experiment_id", ASCENDING), ("at", ASCENDING)], {}),

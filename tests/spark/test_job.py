@@ -156,12 +156,16 @@ def test_end_to_end_generator_to_mongodb_documents(spark, store, clock, tmp_path
             "malformed_files": len(report.malformed_by_file),
         }
 
-    # AND the static experiment records its SRM check against the 2:3 split
+    # AND the static experiment records its SRM check against the 2:3 split, on its members
     static = store.parameter_history("EXP-02")[-1]
     assert [a.weight for a in static.arms] == pytest.approx([0.4, 0.6])
-    assert static.srm["mismatch"] is False
-    assert sum(static.srm["observed"]) == int(
-        truth[truth.experiment_id == "EXP-02"].impressions.sum()
+    assert static.srm["mismatch"] is False and static.srm["unit"] == "members"
+    members = sum(sum(m.first_members_by_batch.values()) for m in store.hourly_metrics("EXP-02"))
+    assert sum(static.srm["observed"]) == members
+    assert (
+        max(m.unique_members for m in store.hourly_metrics("EXP-02"))
+        < members
+        < int(truth[truth.experiment_id == "EXP-02"].impressions.sum())
     )
 
     # AND the arm parameters the selector reads are the seed's names
