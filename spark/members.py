@@ -14,10 +14,11 @@ keeps, per (experiment, member hash), the member's earliest impression seen so f
 2. reads the stored first assignments of those members (by ``_id``, in bulk) and keeps the
    earlier of the two -- a re-processed hour changes nothing, an earlier hour processed late
    moves the member's first assignment earlier;
-3. upserts the changed assignments by ``_id`` in bulk;
-4. recounts the hours whose counts may have changed (the touched hours with data, the hours
-   of the changed assignments and the hours they moved from) from the collection and sets
-   ``first_members_by_batch`` on those hours' documents.
+3. recounts the hours whose counts may have changed (the touched hours with data, the hours
+   of the changed assignments and the hours they moved from) from the collection with the
+   changes applied, and sets ``first_members_by_batch`` on those hours' documents;
+4. then upserts the changed assignments by ``_id`` in bulk (last: a run cut short before it
+   leaves the state as it was, and its re-run does the same work again).
 
 Members are stored by a 64-bit hash of their id (xxHash64, computed by Spark), never the id.
 """
@@ -244,7 +245,6 @@ def update_first_members(
         f"{d['experiment_id']}|{d['member']}": FirstAssignment.from_doc(d) for d in docs.values()
     }
     merge = merge_first(candidates, stored)
-    state.save(a.to_doc() for a in merge.changed)
     report.changed = len(merge.changed)
 
     recount: dict[str, set[datetime]] = defaultdict(set)
@@ -252,12 +252,22 @@ def update_first_members(
         recount[experiment_id].add(hour)
     for experiment in running:
         recount[experiment.experiment_id].update(hours_with_data)
+    changed: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for a in merge.changed:
+        doc = a.to_doc()
+        changed[a.experiment_id][doc["_id"]] = doc
     updates = []
     by_id = {e.experiment_id: e for e in running}
     for experiment_id, hours in recount.items():
         if experiment_id not in by_id or not hours:
             continue
-        counts = count_first_members(state.in_hours(experiment_id, hours), experiment_id)
+        # The counts after the merge, computed before it is stored: a run cut short between the
+        # two writes leaves the state unchanged and its re-run recounts the same hours.
+        docs = {d["_id"]: d for d in state.in_hours(experiment_id, hours)}
+        docs.update(changed.get(experiment_id, {}))
+        counts = count_first_members(
+            (d for d in docs.values() if d["hour"] in hours), experiment_id
+        )
         models = set(by_id[experiment_id].model_codes) | {m for _, m, _ in counts}
         for hour in hours:
             for model in models:
@@ -271,5 +281,6 @@ def update_first_members(
         report.hours_recounted += len(hours)
     if updates:
         db[schema.HOURLY_METRICS].bulk_write(updates, ordered=False)
+    state.save(a.to_doc() for a in merge.changed)
     report.seconds = time.perf_counter() - t0
     return report
