@@ -108,6 +108,8 @@ def batch_alerts(
         mismatch = p_value < srm_threshold
     if mismatch:
         detail = f" (p = {p_value:.2g})" if isinstance(p_value, int | float) else ""
+        if srm.get("unit"):
+            detail += f" on {srm['unit']}"
         alerts.append(
             BatchAlert(
                 "srm",

@@ -88,7 +88,7 @@ def day(tmp_path_factory: pytest.TempPathFactory):
         created = stack.store.create_experiment(SKEW, by="test")
         stack.store.apply_action("EXP-03", "start", expected_version=created.version, by="test")
         started = time.monotonic()
-        deadline = started + 420
+        deadline = started + 900
         while stack.batches_done < HOURS and time.monotonic() < deadline:
             assert stack.healthy(), stack.errors
             time.sleep(0.5)
