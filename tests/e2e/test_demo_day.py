@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from pymongo.database import Database
@@ -37,7 +38,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.spark]
 #: The simulated day starts at half past an hour.
 SIM_START = datetime(2026, 11, 28, 9, 30)
 SPEED = 720.0  # simulated seconds per real second: an hour every 5 s
-HOURS = 25  # hours of traffic finished (the first is the half hour 09:30-10:00)
+#: Batches of the job, one per simulated hour: 10:00 (the half hour from 09:30) to 10:00 the
+#: next day.
+BATCHES = 25
 SKEWED = "CART-NEW-01"
 SKEW = Experiment(
     experiment_id="EXP-03",
@@ -57,9 +60,18 @@ def _lost(member_id: str) -> bool:
 def day(tmp_path_factory: pytest.TempPathFactory):
     data_dir = tmp_path_factory.mktemp("demo-day")
     mongo = EmbeddedMongo(data_dir=data_dir / "mongo").start()
-    db = connect(mongo.uri)
-    # The demo clock resumes from the saved simulated time: start the day at 09:30.
-    db[RUNTIME].insert_one({"_id": CLOCK_DOC, "sim_now": SIM_START})
+    try:
+        db = connect(mongo.uri)
+        # The demo clock resumes from the saved simulated time: start the day at 09:30.
+        db[RUNTIME].insert_one({"_id": CLOCK_DOC, "sim_now": SIM_START})
+        _run_day(data_dir, mongo.uri)
+        yield db
+        db.client.close()
+    finally:
+        mongo.stop()
+
+
+def _run_day(data_dir: Path, uri: str) -> None:
     original = dynab.stack._GatewayClient.select
 
     def select(self, member_id: str, area_code: str) -> dict:
@@ -68,10 +80,9 @@ def day(tmp_path_factory: pytest.TempPathFactory):
             return {"status": 503}  # the page never rendered: no impression is logged
         return answer
 
-    dynab.stack._GatewayClient.select = select  # type: ignore[method-assign]
     options = StackOptions(
         data_dir=data_dir,
-        mongodb_uri=mongo.uri,
+        mongodb_uri=uri,
         speed=SPEED,
         requests_per_hour=2400,
         seed=5,
@@ -82,6 +93,7 @@ def day(tmp_path_factory: pytest.TempPathFactory):
     spark = local_session("local[2]", shuffle_partitions=4, driver_memory="1g")
     spark.range(10_000).groupBy((F.col("id") % 7).alias("k")).count().collect()
     stack = Stack(options)
+    dynab.stack._GatewayClient.select = select  # type: ignore[method-assign]
     try:
         stack.start()
         assert stack.store is not None
@@ -89,7 +101,7 @@ def day(tmp_path_factory: pytest.TempPathFactory):
         stack.store.apply_action("EXP-03", "start", expected_version=created.version, by="test")
         started = time.monotonic()
         deadline = started + 900
-        while stack.batches_done < HOURS and time.monotonic() < deadline:
+        while stack.batches_done < BATCHES and time.monotonic() < deadline:
             assert stack.healthy(), stack.errors
             time.sleep(0.5)
         print(
@@ -99,11 +111,7 @@ def day(tmp_path_factory: pytest.TempPathFactory):
     finally:
         stack.stop()
         dynab.stack._GatewayClient.select = original  # type: ignore[method-assign]
-    assert stack.batches_done >= HOURS, (stack.hours_done, stack.batches_done, stack.errors)
-    try:
-        yield connect(mongo.uri)
-    finally:
-        mongo.stop()
+    assert stack.batches_done >= BATCHES, (stack.hours_done, stack.batches_done, stack.errors)
 
 
 def _batches(db: Database, experiment_id: str) -> list[dict]:
@@ -114,7 +122,7 @@ def test_no_srm_alarm_on_the_demo_experiments_in_any_batch(day) -> None:
     db = day
     for experiment_id, unit in (("EXP-01", "impressions"), ("EXP-02", "members")):
         batches = _batches(db, experiment_id)
-        assert len(batches) >= HOURS - 1
+        assert len(batches) >= BATCHES
         p_values = [b["srm"]["p_value"] for b in batches]
         print(experiment_id, unit, "p-values per batch:", " ".join(f"{p:.3g}" for p in p_values))
         assert {b["srm"]["unit"] for b in batches} == {unit}

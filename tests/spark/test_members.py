@@ -19,6 +19,7 @@ import pytest
 from services.events import EventLogWriter, parse_line
 from services.exceptions import ValidationError
 from services.mongo import schema
+from services.mongo.first_assignments import MongoFirstAssignments
 from services.traffic import ArmSpec, TrafficConfig, generate
 from spark.members import FirstAssignment, merge_first
 from spark.update_params import JobSettings, run_update
@@ -201,3 +202,17 @@ def test_merge_keeps_the_earlier_assignment_and_recounts_both_hours() -> None:
         ("E", START + timedelta(hours=2)),
     }
     assert merge_first([_fa("m2", 10)], stored).changed == ()
+
+
+def test_inserting_members_another_writer_stored_replaces_them(store) -> None:
+    # GIVEN two stored first assignments
+    state = MongoFirstAssignments(store.db)
+    old = [_fa(m, 30).to_doc() for m in ("m1", "m2")]
+    state.save(old)
+    # WHEN a run inserts them (its read missed them) with earlier times, beside a new member
+    docs = [_fa(m, 5).to_doc() for m in ("m1", "m2", "m3")]
+    state.insert(docs)
+    # THEN nothing is lost or doubled: the three members hold the run's documents
+    stored = state.get([d["_id"] for d in docs])
+    assert stored == {d["_id"]: d for d in docs}
+    assert state.col.count_documents({}) == 3
