@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from pyspark.sql import functions as F
 
 import dynab.stack
 from dynab.stack import CLOCK_DOC, RUNTIME, Stack, StackOptions
+from services.events import parse_line
+from services.exceptions import ValidationError
 from services.experiments import Arm, Experiment, ExperimentType
 from services.gateway import schema as gateway_schema
 from services.mongo.embedded import EmbeddedMongo
@@ -66,7 +69,7 @@ def day(tmp_path_factory: pytest.TempPathFactory):
         # The demo clock resumes from the saved simulated time: start the day at 09:30.
         db[RUNTIME].insert_one({"_id": CLOCK_DOC, "sim_now": SIM_START})
         _run_day(data_dir, mongo.uri)
-        yield db
+        yield db, data_dir / "lake"
         db.client.close()
     finally:
         mongo.stop()
@@ -120,7 +123,7 @@ def _batches(db: Database, experiment_id: str) -> list[dict]:
 
 
 def test_no_srm_alarm_on_the_demo_experiments_in_any_batch(day) -> None:
-    db = day
+    db, _ = day
     for experiment_id, unit in (("EXP-01", "impressions"), ("EXP-02", "members")):
         batches = _batches(db, experiment_id)
         assert len(batches) >= BATCHES
@@ -133,7 +136,7 @@ def test_no_srm_alarm_on_the_demo_experiments_in_any_batch(day) -> None:
 
 
 def test_a_ten_percent_member_skew_raises_the_alarm(day) -> None:
-    db = day
+    db, _ = day
     batches = _batches(db, "EXP-03")
     flagged = [b["batch_id"] for b in batches if b["srm"]["mismatch"]]
     last = batches[-1]["srm"]
@@ -144,7 +147,7 @@ def test_a_ten_percent_member_skew_raises_the_alarm(day) -> None:
 
 
 def test_the_warm_up_split_holds_until_the_first_batch_after_warm_up(day) -> None:
-    db = day
+    db, _ = day
     batches = {b["batch_id"]: b["warmup"] for b in _batches(db, "EXP-01")}
     # Started 09:30 with 3 h of warm-up: the 12:00 batch (live from about 12:00 to 13:00, across
     # 12:30) is still warm-up, the 13:00 one is the first with bandit weights.
@@ -159,3 +162,38 @@ def test_the_warm_up_split_holds_until_the_first_batch_after_warm_up(day) -> Non
         warm_up = batch_id is None or batches.get(batch_id, True)
         assert seen == ({"warmup"} if warm_up else {"bts"}), (batch_id, seen)
     assert any(not batches.get(b, True) for b in reasons if b is not None)
+
+
+def test_the_job_counts_each_member_once_as_the_raw_lines_do(day) -> None:
+    # The job's first-assignment counts against an independent count of the lake's lines
+    db, lake = day
+    end = _batches(db, "EXP-02")[-1]["window_end"]
+    first: dict[str, tuple] = {}
+    seen: set[str] = set()
+    for path in lake.glob("dt=*/hour=*/part-*.jsonl"):
+        for line in path.read_text().splitlines():
+            try:
+                event = parse_line(line)
+            except ValidationError:
+                continue  # the demo traffic writes some malformed lines on purpose
+            if event.event_type != "impression" or event.experiment_id != "EXP-02":
+                continue
+            if event.event_id in seen:
+                continue  # a duplicate delivery
+            seen.add(event.event_id)
+            order = (event.ts.replace(tzinfo=None), event.model_code, event.batch_id or "unknown")
+            if event.member_id not in first or order < first[event.member_id]:
+                first[event.member_id] = order
+    expected: Counter[tuple] = Counter()
+    for ts, model, batch in first.values():
+        hour = ts.replace(minute=0, second=0, microsecond=0)
+        if hour < end:
+            expected[(model, hour, batch)] += 1
+    counted: Counter[tuple] = Counter()
+    for doc in db["hourly_metrics"].find({"experiment_id": "EXP-02", "hour": {"$lt": end}}):
+        for batch, n in (doc.get("first_members_by_batch") or {}).items():
+            if n:
+                counted[(doc["model_code"], doc["hour"], batch)] += n
+    print(f"EXP-02 members: job {sum(counted.values()):,}, raw lines {sum(expected.values()):,}")
+    assert sum(expected.values()) > 5000
+    assert counted == expected
