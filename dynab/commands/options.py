@@ -22,3 +22,14 @@ def add_embedded_options(parser: argparse.ArgumentParser, settings: Settings) ->
         default=settings.mongo_port,
         help="embedded MongoDB port (default: %(default)s, DYNAB_MONGO_PORT)",
     )
+
+
+def add_history_option(parser: argparse.ArgumentParser) -> None:
+    """``--history-days``: the demo's synthetic hourly history (``demo-data`` and ``run``)."""
+    parser.add_argument(
+        "--history-days",
+        type=float,
+        default=3,
+        help="days of synthetic hourly history written for a demo experiment without any "
+        "(0: none; default 3)",
+    )
