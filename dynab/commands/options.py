@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from dynab.settings import Settings
@@ -22,6 +23,20 @@ def add_embedded_options(parser: argparse.ArgumentParser, settings: Settings) ->
         default=settings.mongo_port,
         help="embedded MongoDB port (default: %(default)s, DYNAB_MONGO_PORT)",
     )
+
+
+#: A numeric option: (flag, type, default, what it is). The help adds the default.
+NumberOption = tuple[str, Callable[[str], float], float | int, str]
+
+
+def add_number_options(parser: argparse._ActionsContainer, *options: NumberOption) -> None:
+    """Numeric options of one shape, e.g. ``("--seed", int, 0, "random seed")``."""
+    for flag, kind, default, what in options:
+        parser.add_argument(flag, type=kind, default=default, help=f"{what} (default: %(default)s)")
+
+
+#: The seed of a seeded command (``simulate``, ``traffic``): same seed, same output.
+SEED: NumberOption = ("--seed", int, 0, "random seed")
 
 
 def add_history_option(parser: argparse.ArgumentParser) -> None:
