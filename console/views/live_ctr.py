@@ -77,7 +77,9 @@ def markers(start: datetime, end: datetime) -> pd.DataFrame:
 
 @st.fragment(run_every=every if auto else None)
 def live_charts() -> None:
-    rows = data.hourly_metrics(src, exp.experiment_id, start, end)
+    # The chosen dates out of the experiment's hours, already read (and cached) above: one
+    # query per page instead of two.
+    rows = [m for m in data.hourly_metrics(src, exp.experiment_id) if start <= m.hour < end]
     frame = hourly_frame(rows, exp.model_codes)
     if frame.empty:
         st.info("No traffic in the chosen dates: widen the date range.")
