@@ -36,6 +36,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from dynab.demo import TRUE_RATES, install_demo
 from dynab.processes import start_console, stop_process, wait_http_ok
@@ -445,7 +446,11 @@ class Stack:
     def _clock_saver(self) -> None:
         assert self.db is not None and self.clock is not None
         while not self._stop.wait(2.0):
-            save_clock(self.db, self.clock)
+            try:
+                save_clock(self.db, self.clock)
+            except PyMongoError as exc:
+                # A busy MongoDB is no reason to stop the stack: the next save catches up.
+                log.warning("could not save the demo clock (next try in 2 s): %s", exc)
 
     # --- watch and stop --------------------------------------------------------------------
 
