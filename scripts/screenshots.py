@@ -53,6 +53,7 @@ def shoot(url: str, users: dict[str, str], out: Path) -> list[Path]:
     """Sign in as each user and save every page; returns the files written."""
     from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=120_000)  # a page of the busy demo stack may take a while
     written: list[Path] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -78,7 +79,19 @@ def shoot(url: str, users: dict[str, str], out: Path) -> list[Path]:
                 if errors:
                     _say(f"{user} / {title}: {errors} exception(s) on the page")
                 target = out / f"{user}-{i:02d}-{title.lower().replace(' ', '_')}.png"
+                # The page scrolls inside Streamlit's main container, not the document: grow
+                # the window to the content's height so that the screenshot holds all of it.
+                height = page.evaluate(
+                    """() => Math.max(
+                        document.body.scrollHeight,
+                        ...[...document.querySelectorAll(
+                            '[data-testid="stMain"], [data-testid="stMainBlockContainer"]'
+                        )].map((e) => e.scrollHeight + 100))"""
+                )
+                page.set_viewport_size({"width": 1400, "height": min(max(900, height), 8000)})
+                page.wait_for_timeout(1500)
                 page.screenshot(path=str(target), full_page=True)
+                page.set_viewport_size({"width": 1400, "height": 900})
                 _shrink(target)
                 written.append(target)
                 _say(f"{target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}")

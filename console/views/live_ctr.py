@@ -93,7 +93,7 @@ def live_charts() -> None:
     ]
     st.subheader("Hourly CTR")
     frame["ctr_low"], frame["ctr_high"] = wilson(frame["clicks"], frame["impressions"])
-    ctr_y = alt.Y("ctr:Q", title="CTR (band: 95% Wilson interval)", axis=alt.Axis(format=".1%"))
+    ctr_y = alt.Y("ctr:Q", title="CTR (95% band)", axis=alt.Axis(format=".1%"))
     hourly = alt.Chart(frame).mark_area(opacity=0.15).encode(
         HOUR, alt.Y("ctr_low:Q", axis=alt.Axis(format=".1%")), alt.Y2("ctr_high:Q"), MODEL
     ) + alt.Chart(frame).mark_line(point=len(frame) < 400).encode(

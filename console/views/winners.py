@@ -86,7 +86,7 @@ st.dataframe(
     key="winners_decision",
     column_config=fmt.table_help(decision_table),
 )
-e1, e2, _ = st.columns([1, 1, 4])
+e1, e2, _ = st.columns([1, 2, 3])
 fmt.csv_button(e1, decision_table, f"{exp.experiment_id}-decision")
 e2.download_button(
     "Decision report (Markdown)",
