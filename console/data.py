@@ -12,6 +12,7 @@ import os
 from datetime import datetime
 from typing import NamedTuple
 
+import pandas as pd
 import streamlit as st
 
 from services.audit import AuditEntry
@@ -23,6 +24,7 @@ from services.mongo.incidents import list_incidents
 from services.mongo.repository import DEFAULT_DB, MongoStore, connect
 from services.parameters import ParameterBatch
 from services.reports.decision import DecisionReport, build_report
+from services.reports.posteriors import batch_history_frame
 
 #: Seconds a query result is reused; the parameter job writes at most once a batch interval.
 QUERY_TTL = 30
@@ -141,6 +143,13 @@ def decision_report(
         hourly_metrics(src, experiment_id),
         parameter_history(src, experiment_id),
     )
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def batch_history(src: Source, experiment_id: str) -> pd.DataFrame:
+    """Posterior mean, interval, P(best) and expected loss of every shown batch (Posteriors):
+    an integral per batch and model, so kept as long as the batches it comes from."""
+    return batch_history_frame(parameter_history(src, experiment_id))
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
