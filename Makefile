@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test test-emr lint format bench clean system-deps constraints
+.PHONY: run test test-emr lint format bench clean system-deps constraints screenshots
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "dynab needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -66,6 +66,11 @@ test-emr: $(EMR_VENV)/.installed system-deps
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Every console page as analyst and operator after 24 simulated hours of the demo stack.
+screenshots: $(STAMP)
+	@scripts/ensure-system-deps.sh java chromium
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) $(EMR_VENV) .pytest_cache .ruff_cache .hypothesis artifacts build *.egg-info

@@ -12,6 +12,7 @@ import os
 from datetime import datetime
 from typing import NamedTuple
 
+import pandas as pd
 import streamlit as st
 
 from services.audit import AuditEntry
@@ -22,6 +23,8 @@ from services.hourly_metrics import HourlyMetric
 from services.mongo.incidents import list_incidents
 from services.mongo.repository import DEFAULT_DB, MongoStore, connect
 from services.parameters import ParameterBatch
+from services.reports.decision import DecisionReport, build_report
+from services.reports.posteriors import batch_history_frame
 
 #: Seconds a query result is reused; the parameter job writes at most once a batch interval.
 QUERY_TTL = 30
@@ -123,6 +126,30 @@ def parameter_history(
     src: Source, experiment_id: str, limit: int | None = HISTORY_LIMIT
 ) -> list[ParameterBatch]:
     return _store(src.uri, src.db_name).parameter_history(experiment_id, limit=limit)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def decision_report(
+    src: Source, experiment_id: str, version: int, _experiment: Experiment
+) -> DecisionReport:
+    """The experiment's decision report (the rule's path over every hour since the start).
+
+    The costliest figure of the console, so it is kept as long as the queries it is built from:
+    a rerun (a date picked, another section opened) reuses it. Cached by experiment and
+    configuration version; ``_experiment`` is that version, not hashed.
+    """
+    return build_report(
+        _experiment,
+        hourly_metrics(src, experiment_id),
+        parameter_history(src, experiment_id),
+    )
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def batch_history(src: Source, experiment_id: str) -> pd.DataFrame:
+    """Posterior mean, interval, P(best) and expected loss of every shown batch (Posteriors):
+    an integral per batch and model, so kept as long as the batches it comes from."""
+    return batch_history_frame(parameter_history(src, experiment_id))
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)

@@ -85,7 +85,7 @@ def install_demo(
     ``overrides`` maps an experiment id to field changes applied when it is created (the
     end-to-end test shortens the warm-up, for instance). With ``history_days``, each demo
     experiment that has no hourly metrics yet gets that many days of synthetic hourly metrics
-    (and, for the dynamic one, hourly parameter batches) ending at ``now``'s hour: a daily cycle,
+    and hourly parameter batches (as the job writes them) ending at ``now``'s hour: a daily cycle,
     deterministic (seeded by the experiment's position).
     """
     overrides = overrides or {}
@@ -145,12 +145,17 @@ def synthetic_history(
     hourly_impressions: int = 1500,
     batch_days: float | None = None,
 ) -> tuple[list[HourlyMetric], list[ParameterBatch]]:
-    """Hourly metrics for ``days`` before ``end`` and, for a dynamic test, one parameter batch
-    per hour of the last ``batch_days`` (all days by default).
+    """Hourly metrics for ``days`` before ``end`` and one parameter batch per hour of the last
+    ``batch_days`` (all days by default), as the parameter job writes them: a dynamic test's
+    batch carries the bandit's weights, a static test's its configured split.
 
     Deterministic for a given seed. Hours before the batched period use the warm-up split.
     """
     rng = np.random.default_rng(seed)
+    dynamic = experiment.type is ExperimentType.DYNAMIC
+    # A static test's batches draw their data-quality figures from a generator of their own, so
+    # that its hourly metrics are the same with or without batches.
+    batch_rng = rng if dynamic else np.random.default_rng(seed + 10_000)
     end = floor_hour(end)
     hours = [end - timedelta(hours=h) for h in range(int(days * 24), 0, -1)]
     batch_from = end - timedelta(days=batch_days if batch_days is not None else days)
@@ -182,17 +187,18 @@ def synthetic_history(
             )
         recent.append((hour, served, clicks))
         recent = [r for r in recent if r[0] > hour - window]
-        if experiment.type is not ExperimentType.DYNAMIC or hour + timedelta(hours=1) <= batch_from:
+        if hour + timedelta(hours=1) <= batch_from:
             continue
         impressions = sum(r[1] for r in recent)
         clicked = sum(r[2] for r in recent)
-        warm = hour + timedelta(hours=1) - started < timedelta(
-            hours=experiment.warmup_hours
-        ) or bool(np.any(impressions < experiment.warmup_min_impressions))
+        warm = dynamic and (
+            hour + timedelta(hours=1) - started < timedelta(hours=experiment.warmup_hours)
+            or bool(np.any(impressions < experiment.warmup_min_impressions))
+        )
         alpha = clicked.astype(int)
         beta = (impressions - clicked).astype(int)
         p_best = probability_best(1.0 + alpha, 1.0 + beta)
-        weights = base if warm else apply_floor(p_best, experiment.exposure_floor)
+        weights = base if warm or not dynamic else apply_floor(p_best, experiment.exposure_floor)
         batch_end = hour + timedelta(hours=1)
         batches.append(
             ParameterBatch(
@@ -207,7 +213,7 @@ def synthetic_history(
                 warmup=warm,
                 created_at=batch_end + timedelta(minutes=5),
                 seed=None,
-                data_quality={"orphan_clicks": int(rng.poisson(3)), "duplicates": 0},
+                data_quality={"orphan_clicks": int(batch_rng.poisson(3)), "duplicates": 0},
                 srm={"p_value": 0.5, "mismatch": False},
             )
         )

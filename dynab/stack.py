@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import os
 import queue
 import subprocess
 import threading
@@ -35,6 +36,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from dynab.demo import TRUE_RATES, install_demo
 from dynab.processes import start_console, stop_process, wait_http_ok
@@ -79,6 +81,8 @@ class StackOptions:
         console: Start the console (off for headless tests of the other flows).
         job: Run the parameter job after every simulated hour (needs Java).
         demo: Create the demo areas and experiments if missing.
+        history_days: Days of synthetic hourly history written for a demo experiment without
+            any data, ending at the demo clock's hour (``dynab run``: 3, as ``dynab demo-data``).
         traffic: Drive demo traffic through the gateway.
         true_rates: The demo models' true (click, order) rates; the demo's own by default.
         demo_overrides: Changes applied to the demo experiments when they are created.
@@ -98,6 +102,7 @@ class StackOptions:
     console: bool = True
     job: bool = True
     demo: bool = True
+    history_days: float = 0.0
     traffic: bool = True
     true_rates: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(TRUE_RATES))
     demo_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -198,7 +203,14 @@ class Stack:
             f"{opts.speed:g}x (one simulated hour every {3600 / opts.speed:g} s)"
         )
         if opts.demo:
-            result = install_demo(self.store, overrides=opts.demo_overrides)
+            # As ``dynab demo-data``: a demo experiment without any data gets days of synthetic
+            # hourly history ending at the demo clock's hour, so that charts show days at once.
+            result = install_demo(
+                self.store,
+                overrides=opts.demo_overrides,
+                history_days=opts.history_days,
+                now=self.clock.now(),
+            )
             self.say(f"demo data: created {', '.join(result.created) or 'nothing new'}")
         self._start_gateway()
         self._spawn(self._clock_saver, "dynab-clock")
@@ -228,12 +240,18 @@ class Stack:
 
     def _start_gateway(self) -> None:
         assert self.db is not None and self.store is not None and self.clock is not None
-        serving = ServingSettings(
-            refresh_seconds=30.0,
-            member_hash_key=local_member_hash_key(Path(self.options.data_dir)),
+        # The selector's settings from the environment, as ``dynab gateway`` reads them
+        # (DYNAB_CONFIG_REFRESH_SECONDS, DYNAB_STORE_RETRY_SECONDS, DYNAB_AREA_DEFAULTS...).
+        serving = ServingSettings.from_env(
+            os.environ, member_hash_key=local_member_hash_key(Path(self.options.data_dir))
         )
         self.recorder = GatewayRecorder(self.db, self.clock).start()
-        cache = ConfigurationCache(self.store, self.clock, refresh_seconds=serving.refresh_seconds)
+        cache = ConfigurationCache(
+            self.store,
+            self.clock,
+            refresh_seconds=serving.refresh_seconds,
+            retry_seconds=serving.retry_seconds,
+        )
         service = SelectorService(
             cache, self.clock, self.recorder, serving, rng=np.random.default_rng(self.options.seed)
         )
@@ -428,7 +446,11 @@ class Stack:
     def _clock_saver(self) -> None:
         assert self.db is not None and self.clock is not None
         while not self._stop.wait(2.0):
-            save_clock(self.db, self.clock)
+            try:
+                save_clock(self.db, self.clock)
+            except PyMongoError as exc:
+                # A busy MongoDB is no reason to stop the stack: the next save catches up.
+                log.warning("could not save the demo clock (next try in 2 s): %s", exc)
 
     # --- watch and stop --------------------------------------------------------------------
 

@@ -20,6 +20,18 @@ class ValidationError(DynabError, ValueError):
         super().__init__(f"{field}: {message}")
 
 
+class ValidationErrors(ValidationError):
+    """Several values are not acceptable. It is the first one's :class:`ValidationError` (so a
+    caller that reports one error sees the first), and ``errors`` holds every one, in field order,
+    for a form that reports them all at once."""
+
+    def __init__(self, errors: list[ValidationError] | tuple[ValidationError, ...]) -> None:
+        if not errors:
+            raise ValueError("ValidationErrors needs at least one error")
+        self.errors = tuple(errors)
+        super().__init__(errors[0].field, errors[0].message)
+
+
 class NotFoundError(DynabError, LookupError):
     """The experiment, area or document asked for does not exist."""
 

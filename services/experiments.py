@@ -5,7 +5,9 @@ cart...). An *experiment* compares models (its *arms*) in one area, either dynam
 Thompson sampling moves traffic towards the better click rate) or statically (a fixed split).
 
 Every object validates itself at construction and raises :class:`ValidationError` naming the
-field, so that a form, an HTTP 400 or a command-line error can point at it.
+field, so that a form, an HTTP 400 or a command-line error can point at it. Every field is
+checked: the error raised is the first, and it is a :class:`ValidationErrors` holding them all
+when there are several; :func:`validation_errors` returns that list for a form.
 
 Identifier patterns (documented in the README):
 
@@ -18,14 +20,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from services.decision_rule import DecisionRule
-from services.exceptions import ValidationError
+from services.exceptions import ValidationError, ValidationErrors
 from services.guardrails.rules import GuardrailRules
 
 EXPERIMENT_ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
@@ -104,6 +106,31 @@ def _check_number(field_name: str, value: object) -> float:
     return float(value)
 
 
+class _Checks:
+    """Runs a constructor's checks one after another, keeping every error instead of the first."""
+
+    def __init__(self) -> None:
+        self.errors: list[ValidationError] = []
+
+    def __call__(self, check: Callable[..., Any], *args: Any) -> bool:
+        """Run ``check(*args)``; False (and the error kept) when it raised ValidationError."""
+        try:
+            check(*args)
+        except ValidationErrors as exc:
+            self.errors.extend(exc.errors)
+            return False
+        except ValidationError as exc:
+            self.errors.append(exc)
+            return False
+        return True
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ValidationErrors(self.errors)
+
+
 @dataclass(frozen=True)
 class Arm:
     """One competing model of an experiment.
@@ -118,12 +145,22 @@ class Arm:
     control: bool = False
 
     def __post_init__(self) -> None:
-        check_code("model_code", self.model_code, MODEL_CODE_PATTERN, MODEL_CODE_MAX)
+        check = _Checks()
+        check(check_code, "model_code", self.model_code, MODEL_CODE_PATTERN, MODEL_CODE_MAX)
+        check(self._check_label)
+        check(self._check_weight)
+        check(self._check_control)
+        check.raise_any()
+
+    def _check_label(self) -> None:
         if not isinstance(self.label, str) or len(self.label) > NAME_MAX:
             raise ValidationError("label", f"must be a string of at most {NAME_MAX} characters")
-        weight = _check_number("weight", self.weight)
-        if weight <= 0:
+
+    def _check_weight(self) -> None:
+        if _check_number("weight", self.weight) <= 0:
             raise ValidationError("weight", f"must be positive, got {self.weight}")
+
+    def _check_control(self) -> None:
         if not isinstance(self.control, bool):
             raise ValidationError("control", "must be true or false")
 
@@ -215,65 +252,97 @@ class Experiment:
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        check_code("experiment_id", self.experiment_id, EXPERIMENT_ID_PATTERN, EXPERIMENT_ID_MAX)
+        # Every field is checked, in this order; a check that needs valid arms runs only then.
+        check = _Checks()
+        check(
+            check_code,
+            "experiment_id",
+            self.experiment_id,
+            EXPERIMENT_ID_PATTERN,
+            EXPERIMENT_ID_MAX,
+        )
+        check(self._check_name)
+        check(check_code, "area_code", self.area_code, AREA_CODE_PATTERN, AREA_CODE_MAX)
+        check(self._normalise_enum, "type", ExperimentType)
+        check(self._normalise_enum, "serving_mode", ServingMode)
+        check(self._normalise_enum, "status", Status)
+        arms_valid = check(self._validate_arms)
+        check(self._normalise_window)
+        check(self._normalise_decision_rule)
+        check(self._normalise_guardrails)
+        if arms_valid:
+            check(self._validate_disabled)
+        check(_check_int, "batch_interval_minutes", self.batch_interval_minutes, 1, 7 * 24 * 60)
+        check(_check_int, "evaluation_window_hours", self.evaluation_window_hours, 1, 90 * 24)
+        check(self._check_warmup)
+        check(_check_int, "warmup_min_impressions", self.warmup_min_impressions, 0)
+        check(self._check_floor, arms_valid)
+        check(_check_int, "cache_ttl_seconds", self.cache_ttl_seconds, 1, MAX_CACHE_TTL_SECONDS)
+        check(self._check_salt)
+        if arms_valid:
+            check(self._check_promoted)
+        check(_check_int, "version", self.version, 0)
+        check.raise_any()
+
+    def _check_name(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValidationError("name", "is required")
         if len(self.name) > NAME_MAX:
             raise ValidationError("name", f"must be at most {NAME_MAX} characters")
-        check_code("area_code", self.area_code, AREA_CODE_PATTERN, AREA_CODE_MAX)
-        object.__setattr__(self, "type", _enum("type", ExperimentType, self.type))
-        object.__setattr__(
-            self, "serving_mode", _enum("serving_mode", ServingMode, self.serving_mode)
-        )
-        object.__setattr__(self, "status", _enum("status", Status, self.status))
-        self._validate_arms()
+
+    def _normalise_enum(self, field_name: str, enum: type[StrEnum]) -> None:
+        object.__setattr__(self, field_name, _enum(field_name, enum, getattr(self, field_name)))
+
+    def _normalise_window(self) -> None:
         if self.evaluation_window_hours == EvaluationWindow.CUMULATIVE.value:
             # Shorthand: ``evaluation_window_hours="cumulative"`` is the cumulative window (the
             # hours keep their default, used by charts of recent traffic).
             object.__setattr__(self, "evaluation_window", EvaluationWindow.CUMULATIVE)
             object.__setattr__(self, "evaluation_window_hours", 24)
-        object.__setattr__(
-            self,
-            "evaluation_window",
-            _enum("evaluation_window", EvaluationWindow, self.evaluation_window),
-        )
+        self._normalise_enum("evaluation_window", EvaluationWindow)
+
+    def _normalise_decision_rule(self) -> None:
         rule = self.decision_rule
         if rule is None or isinstance(rule, Mapping):
             rule = DecisionRule.from_dict(rule)
         if not isinstance(rule, DecisionRule):
             raise ValidationError("decision_rule", "must be an object of decision settings")
         object.__setattr__(self, "decision_rule", rule)
+
+    def _normalise_guardrails(self) -> None:
         guardrails = self.guardrails
         if guardrails is None or isinstance(guardrails, Mapping):
             guardrails = GuardrailRules.from_dict(guardrails)
         if not isinstance(guardrails, GuardrailRules):
             raise ValidationError("guardrails", "must be an object of guardrail settings")
         object.__setattr__(self, "guardrails", guardrails)
-        self._validate_disabled()
-        _check_int("batch_interval_minutes", self.batch_interval_minutes, 1, 7 * 24 * 60)
-        _check_int("evaluation_window_hours", self.evaluation_window_hours, 1, 90 * 24)
+
+    def _check_warmup(self) -> None:
         warmup = _check_number("warmup_hours", self.warmup_hours)
         if warmup < 0:
             raise ValidationError("warmup_hours", f"must not be negative, got {warmup}")
-        _check_int("warmup_min_impressions", self.warmup_min_impressions, 0)
+
+    def _check_floor(self, arms_valid: bool) -> None:
         floor = _check_number("exposure_floor", self.exposure_floor)
         if floor < 0:
             raise ValidationError("exposure_floor", f"must not be negative, got {floor}")
-        if floor * len(self.arms) >= 1:
+        if arms_valid and floor * len(self.arms) >= 1:
             raise ValidationError(
                 "exposure_floor",
                 f"floor x arms must be below 1 ({floor} x {len(self.arms)} arms = "
                 f"{floor * len(self.arms):g}), or no traffic is left for the bandit",
             )
-        _check_int("cache_ttl_seconds", self.cache_ttl_seconds, 1, MAX_CACHE_TTL_SECONDS)
+
+    def _check_salt(self) -> None:
         if not isinstance(self.salt, str):
             raise ValidationError("salt", "must be a string")
+
+    def _check_promoted(self) -> None:
         if self.promoted_model is not None and self.promoted_model not in self.model_codes:
             raise ValidationError(
                 "promoted_model",
                 f"{self.promoted_model!r} is not one of the arms ({', '.join(self.model_codes)})",
             )
-        _check_int("version", self.version, 0)
 
     def _validate_arms(self) -> None:
         arms = self.arms
@@ -286,18 +355,27 @@ class Experiment:
             raise ValidationError("arms", f"an experiment needs at least 2 arms, got {len(arms)}")
         if len(arms) > MAX_ARMS:
             raise ValidationError("arms", f"at most {MAX_ARMS} arms, got {len(arms)}")
+        errors: list[ValidationError] = []
         seen: set[str] = set()
         for i, arm in enumerate(arms):
             if arm.model_code in seen:
-                raise ValidationError(
-                    f"arms[{i}].model_code", f"model code {arm.model_code!r} appears twice"
+                errors.append(
+                    ValidationError(
+                        f"arms[{i}].model_code", f"model code {arm.model_code!r} appears twice"
+                    )
                 )
             seen.add(arm.model_code)
         controls = [i for i, arm in enumerate(arms) if arm.control]
         if len(controls) != 1:
-            raise ValidationError(
-                "arms", f"exactly one arm must be the control, found {len(controls)}"
+            errors.append(
+                ValidationError(
+                    "arms", f"exactly one arm must be the control, found {len(controls)}"
+                )
             )
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise ValidationErrors(errors)
 
     def _validate_disabled(self) -> None:
         """Switched-off models: arms, never the control, leaving the control and one more."""
@@ -392,16 +470,50 @@ class Experiment:
         raw_arms = data.get("arms")
         if not isinstance(raw_arms, Sequence) or isinstance(raw_arms, str):
             raise ValidationError("arms", "must be a list of arms")
+        arm_errors: list[ValidationError] = []
         arms = []
         for i, raw in enumerate(raw_arms):
             if not isinstance(raw, Mapping):
-                raise ValidationError(f"arms[{i}]", "must be an object")
+                arm_errors.append(ValidationError(f"arms[{i}]", "must be an object"))
+                continue
             try:
                 arms.append(Arm.from_dict(raw))
             except ValidationError as exc:
-                raise ValidationError(f"arms[{i}].{exc.field}", exc.message) from None
-        kwargs["arms"] = tuple(arms)
-        return cls(**kwargs)
+                arm_errors.extend(
+                    ValidationError(f"arms[{i}].{e.field}", e.message)
+                    for e in getattr(exc, "errors", (exc,))
+                )
+        if not arm_errors:
+            kwargs["arms"] = tuple(arms)
+            return cls(**kwargs)
+        # The arms are invalid: the other fields are still checked, against stand-in arms (one
+        # per given arm, with its control flag, so the arm-level checks still apply), for one
+        # list of every error.
+        kwargs["arms"] = tuple(
+            Arm(f"arm-{i}", control=isinstance(raw, Mapping) and raw.get("control") is True)
+            for i, raw in enumerate(raw_arms)
+        )
+        kwargs.pop("promoted_model", None)
+        kwargs.pop("disabled_models", None)
+        others: list[ValidationError] = []
+        try:
+            cls(**kwargs)
+        except ValidationError as exc:
+            others = list(getattr(exc, "errors", (exc,)))
+        errors = arm_errors + others
+        raise errors[0] if len(errors) == 1 else ValidationErrors(errors)
+
+
+def validation_errors(data: Mapping[str, Any]) -> tuple[ValidationError, ...]:
+    """Every field error of an experiment given as a dict (a form's values); () when it is valid.
+
+    The same checks as :meth:`Experiment.from_dict`, which raises the first of them.
+    """
+    try:
+        Experiment.from_dict(data)
+    except ValidationError as exc:
+        return tuple(getattr(exc, "errors", (exc,)))
+    return ()
 
 
 def _enum(field_name: str, enum: type[StrEnum], value: object) -> Any:

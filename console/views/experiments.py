@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 import streamlit as st
 from pymongo.errors import PyMongoError
@@ -19,7 +21,7 @@ from services.exceptions import (
     TransitionError,
     ValidationError,
 )
-from services.experiments import Experiment, ExperimentType, Status
+from services.experiments import Experiment, ExperimentType, Status, validation_errors
 from services.lifecycle import Action, allowed_actions
 
 user = signed_in_user()
@@ -62,6 +64,17 @@ def changes(entry) -> str:
 def _short(value: object, limit: int = 60) -> str:
     text = "—" if value is None else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _show_errors(errors: Sequence[ValidationError]) -> None:
+    """Every field error of a form at once, in one box."""
+    if len(errors) == 1:
+        st.error(md(f"{errors[0].field}: {errors[0].message}"))
+        return
+    st.error(
+        f"{len(errors)} fields need a change:\n"
+        + "\n".join(f"- {md(f'{e.field}: {e.message}')}" for e in errors)
+    )
 
 
 def _done(message: str) -> None:
@@ -268,22 +281,20 @@ else:
                     submit_label="Save draft",
                 )
                 if values is not None:
+                    edit = {
+                        # settings the form does not show are kept as they were
+                        "decision_rule": exp.decision_rule,
+                        "evaluation_window": exp.evaluation_window,
+                        **values,
+                        "experiment_id": exp.experiment_id,
+                        "salt": exp.salt,
+                    }
                     try:
-                        edited = Experiment.from_dict(
-                            {
-                                # settings the form does not show are kept as they were
-                                "decision_rule": exp.decision_rule,
-                                "evaluation_window": exp.evaluation_window,
-                                **values,
-                                "experiment_id": exp.experiment_id,
-                                "salt": exp.salt,
-                            }
-                        )
                         saved = store.update_experiment(
-                            edited, expected_version=seen_version, by=user.name
+                            Experiment.from_dict(edit), expected_version=seen_version, by=user.name
                         )
                     except ValidationError as exc:
-                        st.error(md(f"{exc.field}: {exc.message}"))
+                        _show_errors(validation_errors(edit) or (exc,))
                     except (ConflictError, TransitionError) as exc:
                         st.error(f"Not saved: {md(exc)}")
                     else:
@@ -330,17 +341,22 @@ if user.can_act:
             "experiment_id": "",
             "name": f"{source_exp.name} (copy)",
         }
-    values = experiment_form(
-        f"experiments_create_{template}", initial, area_codes, submit_label="Create draft"
-    )
+    create_key = f"experiments_create_{template}"
+    # After a create the form starts afresh (blank, or the clone's values); after a refusal the
+    # values stay for correcting. Widget values live in the session under the form's keys.
+    if st.session_state.pop("experiments_create_clear", None) == create_key:
+        for key in [k for k in st.session_state if str(k).startswith(f"{create_key}_")]:
+            del st.session_state[key]
+    values = experiment_form(create_key, initial, area_codes, submit_label="Create draft")
     if values is not None:
         try:
             created = store.create_experiment(Experiment.from_dict(values), by=user.name)
         except ValidationError as exc:
-            st.error(md(f"{exc.field}: {exc.message}"))
+            _show_errors(validation_errors(values) or (exc,))
         except ConflictError as exc:
             st.error(f"Not created: {md(exc)}")
         else:
             seen[created.experiment_id] = created.version
             st.session_state["experiments_select_next"] = created.experiment_id
+            st.session_state["experiments_create_clear"] = create_key
             _done(f"Draft {created.experiment_id} created. Start it from the Lifecycle form.")

@@ -154,16 +154,22 @@ st.dataframe(
     width="stretch",
     key="overview_areas",
     column_config={
-        "area": st.column_config.TextColumn(width="small"),
-        "name": st.column_config.TextColumn(width="medium"),
+        # Widths that fit every column beside the sidebar on a 1400-pixel screen.
+        "area": st.column_config.TextColumn(width=60),
+        "name": st.column_config.TextColumn(width=150),
         "default model": st.column_config.TextColumn(
-            width="medium", help="The model the area serves when no experiment runs there"
+            width=130, help="The model the area serves when no experiment runs there"
         ),
+        "experiment": st.column_config.TextColumn(width=75),
+        "status": st.column_config.TextColumn(width=75),
+        "type": st.column_config.TextColumn(width=65),
+        "leader": st.column_config.TextColumn(width=130),
         "P(best)": st.column_config.ProgressColumn(
-            min_value=0.0, max_value=1.0, format="percent", width="small"
+            min_value=0.0, max_value=1.0, format="percent", width=85
         ),
+        "last batch (UTC)": st.column_config.DatetimeColumn(format="MM-DD HH:mm", width=95),
         "stale": st.column_config.CheckboxColumn(
-            width="small", help="No parameter batch within the expected interval"
+            width=45, help="No parameter batch within the expected interval"
         ),
     },
 )

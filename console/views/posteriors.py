@@ -11,7 +11,6 @@ from console.access import signed_in_user
 from console.text import md
 from console.widgets import experiments_or_stop, pick_experiment
 from services.reports import (
-    batch_history_frame,
     density_frame,
     latest_window,
     posterior_table,
@@ -93,7 +92,7 @@ st.subheader("How they moved, batch by batch")
 if len(history) < 2:
     st.info("The history appears after the second parameter batch.")
 else:
-    moves = batch_history_frame(history)
+    moves = data.batch_history(src, exp.experiment_id)
     model = alt.Color("model_code:N", title="model", scale=alt.Scale(scheme=fmt.PALETTE))
     when = alt.X("window_end:T", title="batch (end of window, UTC)")
     band = alt.Chart(moves).encode(when, model)

@@ -15,7 +15,7 @@ from console.text import md
 from console.widgets import experiments_or_stop, pick_experiment
 from services.experiments import Status
 from services.reports import daily_winner_frame, latest_window, realtime_winner, window_counts
-from services.reports.decision import build_report, decision_frame, report_markdown
+from services.reports.decision import decision_frame, report_markdown
 from services.reports.winners import daily_winner_summary
 
 #: Seed of the lift intervals' Monte Carlo draws: fixed, so a reload shows the same interval.
@@ -39,7 +39,7 @@ if not metrics:
 stopped = exp.status is Status.STOPPED
 
 # --- the decision -------------------------------------------------------------------------
-report = build_report(exp, metrics, data.parameter_history(src, exp.experiment_id))
+report = data.decision_report(src, exp.experiment_id, exp.version, exp)
 if stopped:
     st.subheader("Final result")
     when = f" on {exp.stopped_at:%Y-%m-%d %H:%M} UTC" if exp.stopped_at else ""
@@ -86,7 +86,7 @@ st.dataframe(
     key="winners_decision",
     column_config=fmt.table_help(decision_table),
 )
-e1, e2, _ = st.columns([1, 1, 4])
+e1, e2, _ = st.columns([1, 2, 3])
 fmt.csv_button(e1, decision_table, f"{exp.experiment_id}-decision")
 e2.download_button(
     "Decision report (Markdown)",

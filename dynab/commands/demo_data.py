@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dynab.commands.options import add_history_option
 from dynab.demo import install_demo
 from services.mongo.repository import MongoStore, connect
 
@@ -18,13 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--mongodb-uri", default=None, help="MongoDB URI (default: MONGODB_URI)")
     p.add_argument("--no-start", action="store_true", help="leave the experiments as drafts")
-    p.add_argument(
-        "--history-days",
-        type=float,
-        default=3,
-        help="days of synthetic hourly history written for an experiment without any "
-        "(0: none; default 3)",
-    )
+    add_history_option(p)
     p.set_defaults(func=run)
 
 

@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from dynab.commands.options import add_embedded_options
+from dynab.commands.options import add_embedded_options, add_history_option
 from dynab.credentials import demo_users_note, ensure_demo_credentials
 from dynab.processes import start_console, stop_process, wait_http_ok
 from dynab.settings import Settings
@@ -22,9 +22,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "run",
         help="start the embedded stack and the console",
         description="Start the embedded MongoDB server (unless MONGODB_URI is set), create the "
-        "demo areas and experiments, and serve the console until Ctrl-C.",
+        "demo areas and experiments (each without data gets days of synthetic hourly history, "
+        "as with dynab demo-data), and serve the console until Ctrl-C.",
     )
     add_embedded_options(p, settings)
+    add_history_option(p)
     p.add_argument(
         "--console-port",
         type=int,
@@ -89,6 +91,7 @@ def _run_embedded(args: argparse.Namespace, settings: Settings) -> int:
         job=not args.no_job,
         demo=not args.no_demo,
         traffic=not args.no_demo,
+        history_days=args.history_days,
         secrets_files=tuple(secrets_files),
     )
     stack = Stack(options, say=_step)

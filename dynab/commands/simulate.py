@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dynab.commands.options import SEED, add_number_options
 from services.exceptions import ValidationError
 from services.simulation import Scenario, compare, format_table, summarise, summary_frame
 from services.simulation.evaluation import decision_frame, decision_rows, format_decisions
@@ -49,15 +50,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=(0.067, 0.058),
         help="true CTR per model, comma-separated (default: 0.067,0.058)",
     )
-    p.add_argument(
-        "--impressions-per-hour",
-        type=int,
-        default=1500,
-        help="requests per hour (default: %(default)s)",
+    add_number_options(
+        p,
+        ("--impressions-per-hour", int, 1500, "requests per hour"),
+        ("--days", float, 7.0, "horizon in days"),
+        ("--seeds", int, 200, "replications"),
+        SEED,
     )
-    p.add_argument("--days", type=float, default=7.0, help="horizon in days (default: 7)")
-    p.add_argument("--seeds", type=int, default=200, help="replications (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument(
         "--algorithms",
         default=DEFAULT_ALGORITHMS,
@@ -69,27 +68,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="static split and bTS warm-up split, e.g. 5:5 (default: even)",
     )
-    p.add_argument("--epsilon", type=float, default=0.1, help="epsilon-greedy's rate")
-    p.add_argument("--batch-minutes", type=int, default=60, help="bTS batch interval")
-    p.add_argument(
-        "--window-hours",
-        type=int,
-        default=24,
-        help="bTS evaluation window; 0 = since the start (default: 24)",
-    )
-    p.add_argument("--warmup-hours", type=float, default=6.0, help="bTS warm-up hours")
-    p.add_argument(
-        "--warmup-min-impressions",
-        type=int,
-        default=1000,
-        help="bTS impressions every arm needs before warm-up ends",
-    )
-    p.add_argument("--floor", type=float, default=0.0, help="bTS exposure floor per arm")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        default=0.95,
-        help="P(best) that declares a winner (default: %(default)s)",
+    add_number_options(
+        p,
+        ("--epsilon", float, 0.1, "epsilon-greedy's rate"),
+        ("--batch-minutes", int, 60, "bTS batch interval"),
+        ("--window-hours", int, 24, "bTS evaluation window; 0 = since the start"),
+        ("--warmup-hours", float, 6.0, "bTS warm-up hours"),
+        ("--warmup-min-impressions", int, 1000, "bTS impressions every arm needs to end warm-up"),
+        ("--floor", float, 0.0, "bTS exposure floor per arm"),
+        ("--threshold", float, 0.95, "P(best) that declares a winner"),
     )
     lab = p.add_argument_group("physics (docs/simulation.md)")
     lab.add_argument(

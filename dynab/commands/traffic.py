@@ -6,6 +6,7 @@ import argparse
 import sys
 from datetime import datetime
 
+from dynab.commands.options import SEED, add_number_options
 from dynab.settings import Settings
 from services.events import EventLogWriter
 from services.exceptions import ValidationError
@@ -74,19 +75,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="an arm (repeatable)",
     )
     p.add_argument("--start", type=_hour, required=True, help="first hour, e.g. 2026-11-28T00")
-    p.add_argument("--hours", type=int, default=24, help="hours (default: %(default)s)")
-    p.add_argument(
-        "--requests-per-hour",
-        type=int,
-        default=10_000,
-        help="impressions per hour (default: %(default)s)",
+    add_number_options(
+        p,
+        ("--hours", int, 24, "hours"),
+        ("--requests-per-hour", int, 10_000, "impressions per hour"),
+        ("--members", int, 50_000, "member population"),
+        SEED,
+        ("--duplicates", float, 0.0, "share of events sent twice"),
+        ("--orphans", float, 0.0, "orphan clicks as a share of clicks"),
+        ("--malformed", float, 0.0, "share of malformed lines"),
+        ("--late", float, 0.0, "share of clicks later than one hour"),
     )
-    p.add_argument("--members", type=int, default=50_000, help="member population")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--duplicates", type=float, default=0.0, help="share of events sent twice")
-    p.add_argument("--orphans", type=float, default=0.0, help="orphan clicks as a share of clicks")
-    p.add_argument("--malformed", type=float, default=0.0, help="share of malformed lines")
-    p.add_argument("--late", type=float, default=0.0, help="share of clicks later than one hour")
     p.add_argument("--gzip", action="store_true", help="write .jsonl.gz parts")
     p.set_defaults(func=run)
 

@@ -5,37 +5,32 @@ to ``artifacts/screenshots/``.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pymongo.database import Database
 
-from console.auth import hash_password
 from dynab.demo import EXPERIMENTS, install_demo, install_history
 from services.experiments import Status
 from services.mongo.embedded import EmbeddedMongo
 from services.mongo.repository import MongoStore
-from tests.browser.helpers import MENU, launch, new_page, sign_in
+from tests.browser.helpers import (
+    MENU,
+    ROOT,
+    launch,
+    new_page,
+    open_page,
+    running_console,
+    settle,
+    sign_in,
+)
 from tests.console.conftest import NOW
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
 PASSWORD = "browser-operator-pw"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -45,58 +40,9 @@ def console_url(
     install_demo(store)
     for i, exp in enumerate(EXPERIMENTS):
         install_history(store, store.get_experiment(exp.experiment_id), NOW, 3, seed=i)
-    secrets = tmp_path / "secrets.toml"
-    secrets.write_text(
-        f'[auth.users.olivia]\npassword_hash = "{hash_password(PASSWORD, 4)}"\nrole = "operator"\n'
-    )
-    port = _free_port()
-    log = (tmp_path / "console.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", str(ROOT / "console" / "app.py"),
-            "--server.headless", "true",
-            "--server.port", str(port),
-            "--server.address", "127.0.0.1",
-            "--browser.gatherUsageStats", "false",
-            "--secrets.files", str(secrets),
-        ],
-        cwd=tmp_path,  # so that no ./.streamlit/secrets.toml of the checkout is read
-        env={**os.environ, "MONGODB_URI": mongo_server.uri, "MONGODB_DB": mongo_db.name},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited: {(tmp_path / 'console.log').read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as resp:
-                    if resp.read() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.5)
+    users = {"olivia": (PASSWORD, "operator")}
+    with running_console(tmp_path, mongo_server.uri, mongo_db.name, users) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def _settle(page) -> None:
-    """Wait until Streamlit has finished running the script (the status widget detaches)."""
-    page.wait_for_load_state("networkidle")
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
-    page.wait_for_timeout(500)  # let charts paint; only the screenshot depends on it
-
-
-def _open(page, title: str) -> None:
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).click()
-    _settle(page)
 
 
 def test_sign_in_create_start_and_visit_every_page(console_url: str, store: MongoStore) -> None:
@@ -111,13 +57,13 @@ def test_sign_in_create_start_and_visit_every_page(console_url: str, store: Mong
         # sign-in (and no pages-folder menu, since the pages live in console/views/).
         visitor = browser.new_page()
         visitor.goto(f"{console_url}/winners")
-        _settle(visitor)
+        settle(visitor)
         expect(visitor.get_by_role("heading", name="dynab console")).to_be_visible()
         expect(visitor.get_by_text("Right now")).to_have_count(0)
         visitor.close()
 
         page.goto(console_url)
-        _settle(page)
+        settle(page)
         expect(page.get_by_role("heading", name="dynab console")).to_be_visible()
         page.screenshot(path=str(SHOTS / "00_sign_in.png"), full_page=True)
 
@@ -128,7 +74,7 @@ def test_sign_in_create_start_and_visit_every_page(console_url: str, store: Mong
 
         # Create a draft in the free CART area and start it. Pages are opened from the menu: a
         # reload starts a new Streamlit session, which has to sign in again.
-        _open(page, "Experiments")
+        open_page(page, "Experiments")
         form = page.locator('[data-testid="stForm"]').last
         for label, value in [
             ("Experiment id", "EXP-42"),
@@ -140,11 +86,11 @@ def test_sign_in_create_start_and_visit_every_page(console_url: str, store: Mong
         # The area defaults to the first one, CART, the demo's free area.
         page.get_by_role("button", name="Create draft").click()
         expect(page.get_by_text("Draft EXP-42 created")).to_be_visible()
-        _settle(page)
+        settle(page)
         page.get_by_text("I confirm this change to EXP-42").click()
         page.get_by_role("button", name="Apply").click()
         expect(page.get_by_text("EXP-42 is now running (by olivia).")).to_be_visible()
-        _settle(page)
+        settle(page)
         page.screenshot(path=str(SHOTS / "02_experiments.png"), full_page=True)
 
         for heading, shot in [
@@ -155,7 +101,7 @@ def test_sign_in_create_start_and_visit_every_page(console_url: str, store: Mong
             ("Operations", "06_operations.png"),
             ("Simulator", "07_simulator.png"),
         ]:
-            _open(page, heading)
+            open_page(page, heading)
             expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
             if heading not in (
                 "Overview",

@@ -7,9 +7,6 @@ reload but not a sign-out.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +16,6 @@ import numpy as np
 import pytest
 from pymongo.database import Database
 
-from console.auth import hash_password
 from dynab.demo import install_demo
 from services.clock import SystemClock
 from services.experiments import Status
@@ -32,8 +28,7 @@ from services.serving.config_cache import ConfigurationCache
 from services.serving.observability import ListLog
 from services.serving.service import SelectorService
 from services.serving.settings import ServingSettings
-from tests.browser.helpers import launch, new_page, sign_in
-from tests.browser.test_console_browser import ROOT, _free_port, _settle
+from tests.browser.helpers import launch, new_page, running_console, settle, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -48,54 +43,14 @@ def console_url(
 ) -> Iterator[str]:
     """The console on the demo data and on an accelerated demo clock, as ``dynab run`` starts it."""
     install_demo(store)
-    secrets = tmp_path / "secrets.toml"
-    secrets.write_text(
-        f'[auth.users.olivia]\npassword_hash = "{hash_password(PASSWORD, 4)}"\nrole = "operator"\n'
-    )
-    port = _free_port()
-    log = (tmp_path / "console.log").open("wb")
-    env = {
-        **os.environ,
-        "MONGODB_URI": mongo_server.uri,
-        "MONGODB_DB": mongo_db.name,
+    clock = {
         "DYNAB_SIM_EPOCH": SIM_EPOCH,
         "DYNAB_REAL_EPOCH": repr(time.time()),
         "DYNAB_CLOCK_SPEED": "60",
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", str(ROOT / "console" / "app.py"),
-            "--server.headless", "true",
-            "--server.port", str(port),
-            "--server.address", "127.0.0.1",
-            "--browser.gatherUsageStats", "false",
-            "--secrets.files", str(secrets),
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited: {(tmp_path / 'console.log').read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as resp:
-                    if resp.read() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.5)
+    users = {"olivia": (PASSWORD, "operator")}
+    with running_console(tmp_path, mongo_server.uri, mongo_db.name, users, clock) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture
@@ -124,7 +79,7 @@ def _select(port: int, member: str) -> dict:
 
 def _open_experiments(page) -> None:
     page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Experiments").click()
-    _settle(page)
+    settle(page)
 
 
 def _choose(page, label: str, option: str) -> None:
@@ -143,7 +98,7 @@ def test_stop_with_promotion_through_the_ui_until_the_gateway_serves_it(
         browser = launch(p)
         page = new_page(browser)
         page.goto(console_url)
-        _settle(page)
+        settle(page)
         sign_in(page, "olivia", PASSWORD)
         _open_experiments(page)  # EXP-01 (MAIN) is the first experiment listed
         _choose(page, "Action", "stop")
@@ -172,7 +127,7 @@ def test_the_confirmation_is_cleared_after_apply(console_url: str, store: MongoS
         browser = launch(p)
         page = new_page(browser)
         page.goto(console_url)
-        _settle(page)
+        settle(page)
         sign_in(page, "olivia", PASSWORD)
         _open_experiments(page)
         box = page.get_by_role("checkbox", name="I confirm this change to EXP-01")
@@ -181,7 +136,7 @@ def test_the_confirmation_is_cleared_after_apply(console_url: str, store: MongoS
         expect(box).to_be_checked()
         page.get_by_role("button", name="Apply").click()
         expect(page.get_by_text("EXP-01 is now paused (by olivia).")).to_be_visible()
-        _settle(page)
+        settle(page)
         expect(box).not_to_be_checked()
         # A second click on Apply (the next step is resume) changes nothing without confirming.
         page.get_by_role("button", name="Apply").click()
@@ -199,7 +154,7 @@ def test_the_sidebar_shows_the_demo_clock_and_starts_stamp_it(
         browser = launch(p)
         page = new_page(browser)
         page.goto(console_url)
-        _settle(page)
+        settle(page)
         sign_in(page, "olivia", PASSWORD)
         sidebar = page.locator('[data-testid="stSidebar"]')
         expect(sidebar.get_by_text("demo clock, ×60", exact=True)).to_have_count(1)
@@ -222,7 +177,7 @@ def test_a_deep_link_opens_its_page_after_the_sign_in(console_url: str) -> None:
         for path, heading in [("overview", "Overview"), ("experiments", "Experiments")]:
             page = new_page(browser)
             page.goto(f"{console_url}/{path}")
-            _settle(page)
+            settle(page)
             expect(page.get_by_role("heading", name="dynab console")).to_be_visible()
             expect(page.get_by_text("Page not found")).to_have_count(0)
             page.get_by_label("User name", exact=True).fill("olivia")
@@ -243,25 +198,25 @@ def test_a_reload_keeps_the_user_and_a_sign_out_ends_it_everywhere(console_url: 
         first = context.new_page()
         first.set_default_timeout(60_000)
         first.goto(console_url)
-        _settle(first)
+        settle(first)
         sign_in(first, "olivia", PASSWORD)
-        _settle(first)
+        settle(first)
         first.reload()
-        _settle(first)
+        settle(first)
         expect(first.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
         expect(first.get_by_text("Signed in as olivia")).to_be_visible()
 
         second = context.new_page()  # another tab of the same browser
         second.set_default_timeout(60_000)
         second.goto(f"{console_url}/experiments")
-        _settle(second)
+        settle(second)
         expect(second.get_by_role("heading", name="Experiments", exact=True)).to_be_visible()
 
         first.get_by_role("button", name="Sign out").click()
         expect(first.get_by_role("heading", name="dynab console")).to_be_visible()
-        _settle(first)
+        settle(first)
         second.reload()
-        _settle(second)
+        settle(second)
         expect(second.get_by_role("heading", name="dynab console")).to_be_visible()
         expect(second.get_by_text("Signed in as olivia")).to_have_count(0)
         browser.close()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.helpers import launch, new_page, sign_in
-from tests.browser.test_console_browser import PASSWORD, _open, console_url  # noqa: F401
+from tests.browser.helpers import launch, new_page, open_page, sign_in
+from tests.browser.test_console_browser import PASSWORD, console_url  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +28,7 @@ def test_winners_exports_report_table_and_chart(console_url: str, tmp_path: Path
         page = new_page(browser)
         page.goto(console_url)
         sign_in(page, "olivia", PASSWORD)
-        _open(page, "Winners")
+        open_page(page, "Winners")
         report = _download(page, "Decision report (Markdown)", tmp_path).decode()
         assert report.startswith("#") and "EXP-" in report
         table = _download(page, "CSV", tmp_path).decode()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from services.mongo.repository import MongoStore
-from tests.browser.helpers import launch, new_page, sign_in
-from tests.browser.test_console_browser import PASSWORD, _open, _settle, console_url
+from tests.browser.helpers import launch, new_page, open_page, settle, sign_in
+from tests.browser.test_console_browser import PASSWORD, console_url
 from tests.foundation.factories import experiment
 
 pytestmark = pytest.mark.browser
@@ -29,7 +29,7 @@ def test_a_hostile_name_is_text_and_nothing_is_fetched(console_url: str, store: 
         fetched: list[str] = []
         page.on("request", lambda r: fetched.append(r.url) if ":9/" in r.url else None)
         page.goto(console_url)
-        _settle(page)
+        settle(page)
         # st.form renders a form container (a <div>, not an HTML <form>); the fields carry the
         # autocomplete hints password managers look for.
         form = page.locator('[data-testid="stForm"]')
@@ -38,7 +38,7 @@ def test_a_hostile_name_is_text_and_nothing_is_fetched(console_url: str, store: 
             form.locator('input[type="password"][autocomplete="current-password"]')
         ).to_have_count(1)
         sign_in(page, "olivia", PASSWORD)
-        _open(page, "Experiments")
+        open_page(page, "Experiments")
         heading = page.get_by_role("heading", name=f"AAA-66: {EVIL}")
         expect(heading).to_be_visible()
         expect(page.locator('[data-testid="stMain"] img[src*="127.0.0.1:9"]')).to_have_count(0)

@@ -18,6 +18,11 @@ def test_demo_writes_three_days_of_hourly_history_once(store: MongoStore) -> Non
     assert len(hours) == 72 and hours[-1] == datetime(2026, 11, 28, 8)
     assert len(store.parameter_history("EXP-01")) > 0  # the dynamic test has batches
     assert store.hourly_metrics("EXP-02")  # the static one has metrics too
+    # ... and batches at its configured split, as the parameter job writes them
+    static = store.parameter_history("EXP-02")
+    assert len(static) == 72
+    assert {tuple(a.weight for a in b.arms) for b in static} == {(0.5, 0.5)}
+    assert not any(b.warmup for b in static)
     # A daily cycle: the busiest hour of the day carries clearly more than the quietest.
     by_hour: dict[int, int] = defaultdict(int)
     for m in metrics:

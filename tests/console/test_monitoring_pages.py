@@ -167,6 +167,8 @@ def test_posteriors_of_an_earlier_batch(make_app, demo) -> None:
 
 
 def test_posteriors_of_a_static_test_come_from_hourly_counts(make_app, demo) -> None:
+    # before the job's first batch of the static test
+    demo.db["parameter_batches"].delete_many({"experiment_id": "EXP-02"})
     at = make_app(page="posteriors")
     at.selectbox(key="posteriors_experiment").select("EXP-02").run()
     assert any("No parameter batch" in c.value for c in at.caption)
