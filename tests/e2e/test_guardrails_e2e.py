@@ -70,12 +70,13 @@ class GuardedStack:
     spark: object
     lake: Path
     rates: dict[str, tuple[float, float]]
-    requests_per_hour: int = 4500
+    requests_per_hour: int = 3600
     malformed_share: float = 0.0
     served: list[tuple[datetime, str, str]] = field(default_factory=list)
     reports: list[JobReport] = field(default_factory=list)
 
     def start(self, experiment: Experiment) -> GuardedStack:
+        self.clock.current = START
         self.store.save_area(Area("MAIN", CONTROL, "Main page"))
         created = self.store.create_experiment(experiment, by="test")
         self.experiment_id = created.experiment_id
@@ -166,17 +167,17 @@ def test_a_model_whose_ctr_collapses_is_switched_off_then_re_enabled(guarded, ca
     caplog.set_level(logging.WARNING, logger="dynab.incidents")
     stack = guarded.start(three_arm_experiment())
     store = stack.store
-    # GIVEN three equal models for three hours (warm-up, then the bandit)
-    for index in range(3):
+    # GIVEN three equal models for two hours (warm-up, then the bandit)
+    for index in range(2):
         report = stack.hour(index)
         assert report.current == ["EXP-G"] and not report.held
     assert store.get_experiment("EXP-G").disabled_models == ()
 
-    # WHEN one model's true CTR drops to 1 % from hour 3 on
+    # WHEN one model's true CTR drops to 1 % from hour 2 on
     stack.rates[BROKEN] = (0.01, 0.0008)
-    drop = START + timedelta(hours=3)
+    drop = START + timedelta(hours=2)
     switched_at = None
-    for index in (3, 4):
+    for index in (2, 3):
         stack.hour(index)
         if BROKEN in store.get_experiment("EXP-G").disabled_models:
             switched_at = START + timedelta(hours=index + 1)
@@ -221,7 +222,7 @@ def test_a_model_whose_ctr_collapses_is_switched_off_then_re_enabled(guarded, ca
     )
     # THEN it is served again after the next refresh, and the re-enable is audited
     later = refreshed + timedelta(seconds=600 + REFRESH_SECONDS + 1)
-    for i in range(1500):
+    for i in range(900):
         stack.clock.current = later + timedelta(seconds=i)
         stack.select(f"R{i:05d}")
     assert stack.served_share(BROKEN, later, later + timedelta(hours=1)) > 0.02
