@@ -433,12 +433,23 @@ def _check_serving(act: _Actions, rules: GuardrailRules, serving: ServingHealth)
         "fallback_share": (serving.fallbacks / serving.requests, rules.max_fallback_share),
         "5xx_share": (serving.errors_5xx / serving.requests, rules.max_5xx_share),
     }
+    over = {name: v for name, v in shares.items() if v[0] > v[1]}
+    if not over:
+        return
+    # One alert for both shares: an open incident counts repeats per rule, so a second alert
+    # of the same rule would only be a repeat of the first and its figures would be lost.
+    text = ", ".join(
+        f"{name.replace('_', ' ')} {share:.1%} (limit {limit:.1%})"
+        for name, (share, limit) in over.items()
+    )
+    figures: dict[str, Any] = {"requests": serving.requests}
     for name, (share, limit) in shares.items():
-        if share > limit:
-            act.add(
-                ActionKind.ALERT,
-                Rule.SERVING_HEALTH,
-                f"{name.replace('_', ' ')} {share:.1%} of {serving.requests} requests "
-                f"(limit {limit:.1%})",
-                figures={name: share, f"max_{name}": limit, "requests": serving.requests},
-            )
+        figures[name] = share
+        if name in over:
+            figures[f"max_{name}"] = limit
+    act.add(
+        ActionKind.ALERT,
+        Rule.SERVING_HEALTH,
+        f"{text} of {serving.requests} requests",
+        figures=figures,
+    )

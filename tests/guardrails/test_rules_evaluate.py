@@ -268,8 +268,14 @@ def test_serving_health_only_alerts() -> None:
     assert evaluate(exp, [], end=END, serving=ok) == []
     bad = ServingHealth(requests=10_000, fallbacks=900, errors_5xx=300)
     actions = evaluate(exp, [], end=END, serving=bad)
-    assert {a.kind for a in actions} == {ActionKind.ALERT}
-    assert len(actions) == 2
+    # One alert carrying both shares (an open incident would count a second one as a repeat).
+    (alert,) = actions
+    assert alert.kind is ActionKind.ALERT and alert.model_code is None
+    assert alert.figures["fallback_share"] == pytest.approx(0.09)
+    assert alert.figures["5xx_share"] == pytest.approx(0.03)
+    only_5xx = ServingHealth(requests=10_000, fallbacks=100, errors_5xx=300)
+    (alert,) = evaluate(exp, [], end=END, serving=only_5xx)
+    assert "max_5xx_share" in alert.figures and "max_fallback_share" not in alert.figures
 
 
 def test_rules_off_or_a_draft_do_nothing() -> None:
