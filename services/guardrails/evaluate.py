@@ -205,6 +205,26 @@ def srm_streak(batches: Sequence[ParameterBatch]) -> int:
     return streak
 
 
+#: One-sided 99.9 % normal quantile: a data-quality rate is over its limit only when the lower
+#: end of its interval is, so that 3 orphans among 50 clicks in a quiet hour raise nothing.
+Z_LOWER = 3.090232306167813
+
+
+def _quality_counts(
+    counts: Mapping[str, Any], *, events: int, clicks: int
+) -> dict[str, tuple[int, int]]:
+    """``name -> (problems, base)`` of the three data-quality rates (see below)."""
+    malformed = int(counts.get("malformed_lines", 0) or 0)
+    lines = int(counts.get("lines", events) or 0)
+    orphans = int(counts.get("orphan_clicks", 0) or 0)
+    duplicates = int(counts.get("duplicate_events", 0) or 0)
+    return {
+        "malformed_rate": (malformed, lines + malformed),
+        "orphan_rate": (orphans, clicks + orphans),
+        "duplicate_rate": (duplicates, events + duplicates),
+    }
+
+
 def data_quality_rates(
     counts: Mapping[str, Any], *, events: int, clicks: int
 ) -> dict[str, float | None]:
@@ -217,19 +237,44 @@ def data_quality_rates(
 
     A rate with a zero denominator is None.
     """
-
-    def ratio(num: float, den: float) -> float | None:
-        return num / den if den > 0 else None
-
-    malformed = int(counts.get("malformed_lines", 0) or 0)
-    lines = int(counts.get("lines", events) or 0)
-    orphans = int(counts.get("orphan_clicks", 0) or 0)
-    duplicates = int(counts.get("duplicate_events", 0) or 0)
     return {
-        "malformed_rate": ratio(malformed, lines + malformed),
-        "orphan_rate": ratio(orphans, clicks + orphans),
-        "duplicate_rate": ratio(duplicates, events + duplicates),
+        name: (k / n if n > 0 else None)
+        for name, (k, n) in _quality_counts(counts, events=events, clicks=clicks).items()
     }
+
+
+def wilson_lower(k: int, n: int, z: float = Z_LOWER) -> float:
+    """Lower end of the Wilson score interval of ``k / n`` (0 for ``n = 0``)."""
+    if n <= 0:
+        return 0.0
+    p = k / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - half) / (1 + z * z / n))
+
+
+def data_quality_over(
+    counts: Mapping[str, Any], *, events: int, clicks: int, rules: GuardrailRules
+) -> dict[str, tuple[float, float, float]]:
+    """``name -> (rate, lower bound, limit)`` of each rate clearly above its limit.
+
+    Nothing is judged below ``rules.min_volume`` lines; above it a rate trips only when its
+    99.9 % lower bound (Wilson) exceeds the limit, so small bases cannot raise false alarms.
+    """
+    limits = {
+        "malformed_rate": rules.max_malformed_rate,
+        "orphan_rate": rules.max_orphan_rate,
+        "duplicate_rate": rules.max_duplicate_rate,
+    }
+    quality = _quality_counts(counts, events=events, clicks=clicks)
+    if quality["malformed_rate"][1] < rules.min_volume:
+        return {}
+    out = {}
+    for name, (k, n) in quality.items():
+        low = wilson_lower(k, n)
+        if n > 0 and low > limits[name]:
+            out[name] = (k / n, low, limits[name])
+    return out
 
 
 def evaluate(
@@ -251,8 +296,9 @@ def evaluate(
         batches: Its parameter batches, oldest first, the current one last (for the SRM streak).
         end: End of the batch being judged (exclusive); windows end here.
         data_quality: The batch's counts (``malformed_lines``, ``orphan_clicks``,
-            ``duplicate_events``, optionally ``events`` and ``lines``). ``events`` defaults to
-            the impressions, clicks and orders of the batch's hours in ``rows``.
+            ``duplicate_events``, optionally ``events``, ``lines`` and ``clicks``). ``events``
+            defaults to the impressions, clicks and orders of the batch's hours in ``rows``,
+            ``clicks`` to their clicks.
         serving: The selector's figures over the batch, if known.
         rules: Overrides the experiment's own rules (the lab's sweeps).
 
@@ -322,7 +368,11 @@ class _Actions:
 def _check_data_quality(
     act: _Actions, rules: GuardrailRules, counts: Mapping[str, Any], batch_rows: Sequence[Any]
 ) -> bool:
-    clicks = sum(int(_get(r, "clicks")) for r in batch_rows)
+    # The job states the batch's clicks beside the counts; otherwise they come from its rows.
+    clicks = counts.get("clicks")
+    if clicks is None:
+        clicks = sum(int(_get(r, "clicks")) for r in batch_rows)
+    clicks = int(clicks)
     events = counts.get("events")
     if events is None:
         events = sum(
@@ -331,19 +381,12 @@ def _check_data_quality(
         )
     events = int(events)
     rates = data_quality_rates(counts, events=events, clicks=clicks)
-    limits = {
-        "malformed_rate": rules.max_malformed_rate,
-        "orphan_rate": rules.max_orphan_rate,
-        "duplicate_rate": rules.max_duplicate_rate,
-    }
-    volume = int(counts.get("lines", events) or 0) + int(counts.get("malformed_lines", 0) or 0)
-    if volume < rules.min_volume:
-        return False
-    over = {k: v for k, v in rates.items() if v is not None and v > limits[k]}
+    over = data_quality_over(counts, events=events, clicks=clicks, rules=rules)
     if not over:
         return False
     text = ", ".join(
-        f"{k.replace('_', ' ')} {v:.1%} (limit {limits[k]:.1%})" for k, v in over.items()
+        f"{k.replace('_', ' ')} {rate:.1%} (limit {limit:.1%})"
+        for k, (rate, _low, limit) in over.items()
     )
     act.add(
         ActionKind.HOLD_BATCH,
@@ -351,7 +394,8 @@ def _check_data_quality(
         f"batch held, last good parameters kept: {text}",
         figures={
             **{k: v for k, v in rates.items() if v is not None},
-            **{f"max_{k}": limits[k] for k in over},
+            **{f"max_{k}": limit for k, (_rate, _low, limit) in over.items()},
+            **{f"{k}_lower_bound": low for k, (_rate, low, _limit) in over.items()},
             "events": events,
             "counts": {k: counts[k] for k in sorted(counts)},
         },

@@ -26,6 +26,7 @@ from services.experiments import Area, Arm, Experiment, ExperimentType
 from services.gateway.cache import TtlCache
 from services.gateway.recorder import GatewayRecorder
 from services.gateway.server import SelectorGateway
+from services.guardrails.activity import guardrail_activity
 from services.guardrails.apply import re_enable_model
 from services.guardrails.rules import GuardrailRules
 from services.lifecycle import Action
@@ -233,15 +234,18 @@ def test_a_model_whose_ctr_collapses_is_switched_off_then_re_enabled(guarded, ca
 
 def test_the_orders_guard_switches_off_the_click_winner_whose_orders_fall(guarded):
     rules = GuardrailRules(orders_window_hours=3, orders_min_impressions=2000)
-    stack = guarded.start(three_arm_experiment(guardrails=rules))
+    # A floor of 30 % keeps the control's traffic up while the bandit favours the click winner.
+    stack = guarded.start(three_arm_experiment(guardrails=rules, exposure_floor=0.3))
     store = stack.store
+    for code in (CONTROL, BROKEN):
+        stack.rates[code] = (0.05, 0.006)
     # GIVEN a model that wins on clicks (7 % against 5 %) and orders as well as the others
     stack.rates[ALT] = (0.07, 0.006)
     for index in range(2):
         stack.hour(index)
     assert store.get_experiment("EXP-G").disabled_models == ()
-    # WHEN its orders fall to a fifth while its clicks stay ahead
-    stack.rates[ALT] = (0.07, 0.0008)
+    # WHEN its orders fall to an eighth while its clicks stay ahead
+    stack.rates[ALT] = (0.07, 0.00075)
     for index in range(2, 6):
         stack.hour(index)
         if store.get_experiment("EXP-G").disabled_models:
@@ -298,3 +302,17 @@ def test_a_batch_of_malformed_logs_is_held_and_the_next_clean_one_resumes(guarde
     assert not latest.held and latest.batch_id == "20261128T0400"
     assert store.get_parameters("EXP-G", [CONTROL, ALT, BROKEN]).batch_id == latest.batch_id
     assert sum(a.alpha + a.beta for a in latest.arms) > sum(a.alpha + a.beta for a in good.arms)
+
+
+def test_honest_traffic_raises_no_guardrail_action_and_no_warning(guarded):
+    # Demo-like traffic: equal models, the generator's duplicates, orphans, malformed lines.
+    stack = guarded.start(three_arm_experiment())
+    stack.malformed_share = 0.001
+    for index in range(4):
+        stack.hour(index)
+    activity = guardrail_activity(stack.store, ["EXP-G"])
+    assert activity.batches == 4
+    assert activity.quiet, activity.describe()
+    # The batches did carry the figures the rules judge (volume beside the counts).
+    latest = stack.store.parameter_history("EXP-G")[-1]
+    assert latest.data_quality["events"] > 0 and latest.data_quality["duplicate_events"] > 0

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from services.exceptions import ValidationError
 from services.experiments import Experiment, Status
@@ -15,6 +16,7 @@ from services.guardrails.evaluate import (
     ServingHealth,
     evaluate,
     probability_ratio_below,
+    wilson_lower,
 )
 from services.guardrails.rules import GuardrailRules, rule_errors
 from services.parameters import BatchArm, ParameterBatch
@@ -244,6 +246,24 @@ def test_rates_not_counts_decide_the_hold() -> None:
     # Orphans are judged against clicks.
     (orphans,) = evaluate(exp, rows, end=END, data_quality={"orphan_clicks": 300})
     assert orphans.figures["orphan_rate"] == pytest.approx(300 / 2300)
+
+
+def test_a_small_base_cannot_trip_a_rate_by_chance() -> None:
+    exp = running("CTRL", "M-A")
+    # 1 200 events and 54 clicks in a quiet hour: 3 orphans are 5.3 % of the clicks, above the
+    # 5 % limit, but its 99.9 % lower bound is ~1 %: no hold.
+    counts = {"orphan_clicks": 3, "clicks": 54, "events": 1200, "lines": 1200}
+    assert evaluate(exp, [], end=END, data_quality=counts) == []
+    assert wilson_lower(3, 57) < 0.05 < 3 / 57
+    # 60 orphans beside 600 clicks (9.1 %) are clearly over the limit.
+    counts = {"orphan_clicks": 60, "clicks": 600, "events": 12_000, "lines": 12_000}
+    (action,) = evaluate(exp, [], end=END, data_quality=counts)
+    assert action.figures["orphan_rate"] == pytest.approx(60 / 660)
+    low = action.figures["orphan_rate_lower_bound"]
+    assert 0.05 < low < 60 / 660
+    # The bound agrees with SciPy's Wilson interval at the same (two-sided 99.8 %) level.
+    ci = stats.binomtest(60, 660).proportion_ci(confidence_level=0.998, method="wilson")
+    assert low == pytest.approx(ci.low, rel=1e-6)
 
 
 def test_a_held_batch_skips_the_model_rules() -> None:
