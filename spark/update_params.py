@@ -518,6 +518,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "older ones as orphans (default: %(default)s)",
     )
     parser.add_argument(
+        "--no-guardrails",
+        action="store_true",
+        help="save every batch without judging it by the experiments' guardrails",
+    )
+    parser.add_argument(
         "--wait-lease",
         type=float,
         default=0.0,
@@ -538,6 +543,7 @@ def settings_from_args(args: argparse.Namespace, now: datetime) -> JobSettings:
         horizon_hours=args.horizon_hours,
         late_hours=args.late_hours,
         lease_wait_seconds=args.wait_lease,
+        guardrails=not getattr(args, "no_guardrails", False),
     )
 
 

@@ -136,3 +136,15 @@ def test_an_unreadable_ops_source_skips_the_rule_and_says_why(store, monkeypatch
 def test_the_job_settings_can_turn_the_guardrails_off(flag: str) -> None:
     settings = JobSettings("/lake", HOUR, **{flag: False})
     assert getattr(settings, flag) is False
+
+
+def test_the_command_line_turns_the_guardrails_off() -> None:
+    import argparse
+
+    from spark.update_params import add_arguments, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    on = settings_from_args(parser.parse_args(["--input", "/lake"]), HOUR)
+    off = settings_from_args(parser.parse_args(["--input", "/lake", "--no-guardrails"]), HOUR)
+    assert (on.guardrails, off.guardrails) == (True, False)
