@@ -17,6 +17,8 @@ One batch, ending at ``batch_end`` (default: the last full hour), is incremental
 4. Load: replace the hourly metrics of the touched hours, record the processed hours, then
    compute every running experiment's parameters from the hourly metrics of its window already
    in MongoDB. Paused, stopped and draft experiments are not touched.
+5. Guard: each new batch is judged by its experiment's guardrails before it is saved; a held
+   batch keeps the last good parameters in force (docs/guardrails.md).
 """
 
 from __future__ import annotations
