@@ -31,6 +31,7 @@ from scipy import special, stats
 
 from services.experiments import Experiment, Status
 from services.guardrails.rules import GuardrailRules
+from services.ops.split_check import assignment_unit
 from services.parameters import ParameterBatch
 from services.statistics.stratified import ArmEstimate, estimate_arms
 
@@ -195,11 +196,17 @@ def _rate_rule(
     return tripped
 
 
-def srm_streak(batches: Sequence[ParameterBatch]) -> int:
-    """How many of the latest batches in a row carry an SRM mismatch."""
+def srm_streak(batches: Sequence[ParameterBatch], unit: str = "impressions") -> int:
+    """How many of the latest batches in a row carry an SRM mismatch on the assignment ``unit``.
+
+    A check on another unit is no evidence: a hashed test's impressions legitimately drift from
+    its split when members return unevenly (docs/statistics.md), so only checks that state
+    ``unit == "members"`` count for it. A check without a unit counted impressions.
+    """
     streak = 0
     for batch in reversed(batches):
-        if not (batch.srm and batch.srm.get("mismatch")):
+        srm = batch.srm or {}
+        if not srm.get("mismatch") or (srm.get("unit") or "impressions") != unit:
             break
         streak += 1
     return streak
@@ -316,7 +323,7 @@ def evaluate(
     if data_quality is not None:
         held = _check_data_quality(act, rules, data_quality, batch_rows)
     running = experiment.status is Status.RUNNING
-    streak = srm_streak(batches)
+    streak = srm_streak(batches, assignment_unit(experiment))
     if running and streak >= rules.srm_batches:
         last = batches[-1].srm or {}
         act.add(

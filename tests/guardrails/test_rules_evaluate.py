@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from services.exceptions import ValidationError
-from services.experiments import Experiment, Status
+from services.experiments import Experiment, ExperimentType, Status
 from services.guardrails.evaluate import (
     ActionKind,
     Rule,
@@ -205,7 +205,7 @@ def test_orders_falling_for_the_click_winner_switch_it_off() -> None:
 # --- split integrity --------------------------------------------------------------------------
 
 
-def _batch(i: int, mismatch: bool) -> ParameterBatch:
+def _batch(i: int, mismatch: bool, unit: str | None = "impressions") -> ParameterBatch:
     return ParameterBatch(
         experiment_id="EXP-01",
         batch_id=f"B-{i}",
@@ -213,7 +213,7 @@ def _batch(i: int, mismatch: bool) -> ParameterBatch:
         window_end=END - timedelta(hours=5 - i),
         arms=(BatchArm("CTRL", 1, 1, 0.5, 0.5), BatchArm("M-A", 1, 1, 0.5, 0.5)),
         warmup=False,
-        srm={"mismatch": mismatch, "p_value": 1e-6 if mismatch else 0.4, "unit": "impressions"},
+        srm={"mismatch": mismatch, "p_value": 1e-6 if mismatch else 0.4, "unit": unit},
     )
 
 
@@ -227,6 +227,22 @@ def test_three_srm_batches_in_a_row_pause_and_two_do_not() -> None:
     assert action.figures["consecutive_batches"] == 3
     # A paused experiment is not paused again.
     assert evaluate(exp.with_changes(status=Status.PAUSED), [], three, end=END) == []
+
+
+def test_only_checks_on_the_assignment_unit_count_toward_a_pause() -> None:
+    # A hashed (static) test assigns members: mismatches counted on impressions are no evidence
+    # (returning members skew impressions), three on members are.
+    static = running("CTRL", "M-A").with_changes(type=ExperimentType.STATIC)
+    on_impressions = [_batch(i, True, unit=None) for i in range(3)]
+    assert evaluate(static, [], on_impressions, end=END) == []
+    on_members = [_batch(i, True, unit="members") for i in range(3)]
+    (action,) = evaluate(static, [], on_members, end=END)
+    assert (action.kind, action.rule) == (ActionKind.PAUSE, Rule.SPLIT_INTEGRITY)
+    # A draw-mode dynamic test assigns impressions; a check without a unit counted them.
+    dynamic = running("CTRL", "M-A")
+    (action,) = evaluate(dynamic, [], on_impressions, end=END)
+    assert action.rule is Rule.SPLIT_INTEGRITY
+    assert evaluate(dynamic, [], on_members, end=END) == []
 
 
 # --- data quality -----------------------------------------------------------------------------
