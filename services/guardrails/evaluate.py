@@ -199,14 +199,15 @@ def _rate_rule(
 def srm_streak(batches: Sequence[ParameterBatch], unit: str = "impressions") -> int:
     """How many of the latest batches in a row carry an SRM mismatch on the assignment ``unit``.
 
-    A check on another unit is no evidence: a hashed test's impressions legitimately drift from
-    its split when members return unevenly (docs/statistics.md), so only checks that state
-    ``unit == "members"`` count for it. A check without a unit counted impressions.
+    Only a check that states its ``unit`` and counted the experiment's assignment unit is
+    evidence: a hashed test's impressions legitimately drift from its split when members return
+    unevenly, and a check without a unit (the job's older count of each hour's impressions
+    against the batch assumed in force) misfires when the job lags behind the traffic.
     """
     streak = 0
     for batch in reversed(batches):
         srm = batch.srm or {}
-        if not srm.get("mismatch") or (srm.get("unit") or "impressions") != unit:
+        if not srm.get("mismatch") or srm.get("unit") != unit:
             break
         streak += 1
     return streak

@@ -238,11 +238,13 @@ def test_only_checks_on_the_assignment_unit_count_toward_a_pause() -> None:
     on_members = [_batch(i, True, unit="members") for i in range(3)]
     (action,) = evaluate(static, [], on_members, end=END)
     assert (action.kind, action.rule) == (ActionKind.PAUSE, Rule.SPLIT_INTEGRITY)
-    # A draw-mode dynamic test assigns impressions; a check without a unit counted them.
+    # A draw-mode dynamic test assigns impressions: checks on them count, on members do not.
     dynamic = running("CTRL", "M-A")
-    (action,) = evaluate(dynamic, [], on_impressions, end=END)
+    (action,) = evaluate(dynamic, [], [_batch(i, True) for i in range(3)], end=END)
     assert action.rule is Rule.SPLIT_INTEGRITY
     assert evaluate(dynamic, [], on_members, end=END) == []
+    # A check that does not state its unit is not evidence for either.
+    assert evaluate(dynamic, [], on_impressions, end=END) == []
 
 
 # --- data quality -----------------------------------------------------------------------------
