@@ -18,8 +18,14 @@ full windows), with the default :class:`~services.guardrails.rules.GuardrailRule
 * split integrity: each batch's impressions Multinomial(n, weights) against its weights,
   chi-square at 0.001, alarm after ``srm_batches`` in a row;
 * data quality: duplicates (0.2 % of events), orphan clicks (0.2 % of clicks) and malformed
-  lines (0.1 %) as the demo's generator makes them, rates against the thresholds;
-* serving health: fallbacks 0.2 % and 5xx 0.05 % of requests (assumed honest levels).
+  lines (0.1 %) as the demo's generator makes them, judged by the production ``evaluate`` on the
+  counts the job hands it (``lines``, ``events``, ``clicks`` beside the counts: rates relative
+  to volume, with the ``min_volume`` gate);
+* serving health: fallbacks 0.2 % and 5xx 0.05 % of requests (assumed honest levels), judged by
+  the production ``evaluate`` on a ``ServingHealth``.
+
+The largest rate seen over all tests and batches (those with ``min_volume`` for the data-quality
+rates) is printed beside each limit: the headroom.
 
 A rule's false-alarm rate is the share of tests in which it fired at least once in 24 batches
 (95 % Wilson interval). Then the power: one model's CTR drops to 1 % and the batches until the
@@ -30,11 +36,19 @@ from __future__ import annotations
 
 import argparse
 import time
+from datetime import datetime
 
 import numpy as np
 from scipy import stats
 
-from services.guardrails.evaluate import probability_ratio_below
+from services.experiments import Arm, Experiment, ExperimentType, Status
+from services.guardrails.evaluate import (
+    Rule,
+    ServingHealth,
+    data_quality_rates,
+    evaluate,
+    probability_ratio_below,
+)
 from services.guardrails.rules import GuardrailRules
 from services.statistics.stratified import stratified_moments
 
@@ -72,6 +86,23 @@ def simulate(rng, tests, hours, per_hour, rates, drop_at=None):
     clicks = rng.binomial(imps, np.clip(p, 0, 1))
     orders = rng.binomial(clicks, np.clip(order / ctr, 0, 1))
     return imps, clicks, orders, weights
+
+
+#: The batch end handed to ``evaluate`` for the data-quality and serving rules (no hourly rows).
+END = datetime(2026, 11, 28, 0)
+
+
+def honest_experiment(k: int) -> Experiment:
+    """A running experiment of ``k`` arms, for the production rules that need one."""
+    return Experiment(
+        experiment_id="BENCH",
+        name="honest",
+        area_code="MAIN",
+        type=ExperimentType.DYNAMIC,
+        arms=tuple(Arm(f"M{i}", "", 1.0, control=i == 0) for i in range(k)),
+        status=Status.RUNNING,
+        started_at=END,
+    )
 
 
 def rate_rule(imps, clicks, window, end, margin, probability, min_n):
@@ -119,6 +150,8 @@ def main() -> None:
         for name in ("ctr_collapse", "orders_guard", "split_integrity", "data_quality", "serving")
     }
     streak = np.zeros(args.tests, dtype=int)
+    largest: dict[str, float] = {}
+    honest = honest_experiment(len(rates))
     for end in batches:
         fired["ctr_collapse"] |= rate_rule(
             imps,
@@ -149,17 +182,36 @@ def main() -> None:
         dup = rng.binomial(events, 0.002)
         orphan = rng.binomial(c, 0.002)
         bad = rng.binomial(events, 0.001)
-        judged = events + bad >= rules.min_volume
-        dq = (
-            (dup / np.maximum(events + dup, 1) > rules.max_duplicate_rate)
-            | (orphan / np.maximum(c + orphan, 1) > rules.max_orphan_rate)
-            | (bad / np.maximum(events + bad, 1) > rules.max_malformed_rate)
-        )
-        fired["data_quality"] |= dq & judged
         requests = n.sum(axis=1)
-        fallback = rng.binomial(requests, 0.002) / np.maximum(requests, 1)
-        errors = rng.binomial(requests, 0.0005) / np.maximum(requests, 1)
-        fired["serving"] |= (fallback > rules.max_fallback_share) | (errors > rules.max_5xx_share)
+        fallbacks = rng.binomial(requests, 0.002)
+        errors = rng.binomial(requests, 0.0005)
+        for i in range(args.tests):
+            counts = {
+                "duplicate_events": int(dup[i]),
+                "orphan_clicks": int(orphan[i]),
+                "malformed_lines": int(bad[i]),
+                "lines": int(events[i] + dup[i] + orphan[i]),
+                "events": int(events[i]),
+                "clicks": int(c[i]),
+            }
+            serving = ServingHealth(int(requests[i]), int(fallbacks[i]), int(errors[i]))
+            rules_fired = {
+                a.rule
+                for a in evaluate(
+                    honest, [], end=END, data_quality=counts, serving=serving, rules=rules
+                )
+            }
+            fired["data_quality"][i] |= Rule.DATA_QUALITY in rules_fired
+            fired["serving"][i] |= Rule.SERVING_HEALTH in rules_fired
+            rates_seen = data_quality_rates(
+                counts, events=counts["events"], clicks=counts["clicks"]
+            )
+            rates_seen["fallback_share"] = fallbacks[i] / max(requests[i], 1)
+            rates_seen["5xx_share"] = errors[i] / max(requests[i], 1)
+            judged = counts["lines"] + counts["malformed_lines"] >= rules.min_volume
+            for name, value in rates_seen.items():
+                if value is not None and (judged or name.endswith("_share")):
+                    largest[name] = max(largest.get(name, 0.0), float(value))
     seconds = time.perf_counter() - t0
     print(
         f"Honest tests: {args.tests} x 24 hourly batches, rates {args.rates} {rates}, "
@@ -171,6 +223,19 @@ def main() -> None:
         k = int(hit.sum())
         lo, hi = wilson(k, args.tests)
         print(f"{name:<16} {k:>11} {k / args.tests:>8.2%}  [{lo:.2%}, {hi:.2%}]")
+    limits = {
+        "malformed_rate": rules.max_malformed_rate,
+        "orphan_rate": rules.max_orphan_rate,
+        "duplicate_rate": rules.max_duplicate_rate,
+        "fallback_share": rules.max_fallback_share,
+        "5xx_share": rules.max_5xx_share,
+    }
+    print(
+        "largest rate seen in any honest batch (limit): "
+        + ", ".join(
+            f"{name} {largest.get(name, 0.0):.2%} ({limit:.1%})" for name, limit in limits.items()
+        )
+    )
     # Power: model 1's CTR drops to 1 % at hour 30; batches until the CTR rule fires.
     drop = 30
     imps, clicks, _, _ = simulate(

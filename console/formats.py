@@ -63,6 +63,13 @@ def interval(low: Any, high: Any, *, signed: bool = False) -> str:
     return f"{f(low)} – {f(high)}"
 
 
+def rate_interval(low: Any, high: Any) -> str:
+    """A small rate's interval (orders per impression) to two decimals: '0.31% – 0.46%'."""
+    if _missing(low) or _missing(high):
+        return NOT_APPLICABLE
+    return f"{pct(low, 2)} – {pct(high, 2)}"
+
+
 def role(is_control: Any) -> str:
     return "control" if bool(is_control) else NOT_APPLICABLE
 
@@ -114,6 +121,10 @@ def decision_table(frame: pd.DataFrame) -> pd.DataFrame:
                 "Expected loss": pp(r["expected_loss"]),
                 "Pooled CTR": pct(r["pooled ctr"]),
                 "Pooled P(best)": pct(r["pooled p_best"]),
+                "Order rate": pct(r.get("order rate"), 2),
+                "Order rate 95% interval": rate_interval(
+                    r.get("order rate low"), r.get("order rate high")
+                ),
             }
         )
     return pd.DataFrame(rows)

@@ -17,6 +17,8 @@ One batch, ending at ``batch_end`` (default: the last full hour), is incremental
 4. Load: replace the hourly metrics of the touched hours, record the processed hours, then
    compute every running experiment's parameters from the hourly metrics of its window already
    in MongoDB. Paused, stopped and draft experiments are not touched.
+5. Guard: each new batch is judged by its experiment's guardrails before it is saved; a held
+   batch keeps the last good parameters in force (docs/guardrails.md).
 """
 
 from __future__ import annotations
@@ -72,6 +74,10 @@ class JobSettings:
         lease_ttl_seconds: How long a lease lasts without renewal (a dead run's lease expires).
         estimator: What feeds the bandit: ``stratified`` (the hour-stratified estimate,
             moment-matched; docs/statistics.md) or ``pooled`` (clicks and non-clicks summed).
+        guardrails: Judge every new batch with the experiment's guardrails before saving it
+            (docs/guardrails.md); notifications go where ``DYNAB_NOTIFY`` says.
+        serving_health: Give the guardrails the selector's figures of the batch's hours (the
+            operations source of ``DYNAB_OPS_SOURCE``); an unreadable source skips the rule.
     """
 
     root: str
@@ -86,6 +92,8 @@ class JobSettings:
     lease_wait_seconds: float = 0.0
     lease_ttl_seconds: float = 600.0
     estimator: str = "stratified"
+    guardrails: bool = True
+    serving_health: bool = True
 
     def __post_init__(self) -> None:
         if self.estimator not in ("stratified", "pooled"):
@@ -146,6 +154,7 @@ class JobReport:
     hourly_rows: int = 0
     batches: list[str] = field(default_factory=list)
     current: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -155,6 +164,7 @@ class JobReport:
             f"{self.events} events, {self.malformed_lines} malformed lines, "
             f"{self.hourly_rows} hourly rows, parameters for {len(self.batches)} experiment(s)"
             + (f" ({', '.join(self.batches)})" if self.batches else "")
+            + (f", held for {', '.join(self.held)}" if self.held else "")
         )
 
 
@@ -337,35 +347,86 @@ def _window_start(experiment: Experiment, settings: JobSettings) -> datetime:
 def _write_parameters(
     store: Any, settings: JobSettings, running: list[Experiment], report: JobReport, say: Progress
 ) -> None:
+    from services.guardrails.apply import guard_batch
+    from services.guardrails.inputs import with_volume
+    from services.guardrails.notify import notifier_from_env
     from spark.parameter_batch import build_batch, pooled_estimator, stratified_estimator
 
     end = settings.batch_end
     starts = {e.experiment_id: _window_start(e, settings) for e in running}
-    all_records = store.job_hours(min(starts.values()), end)
+    own = {e.experiment_id: end - _batch_span(e) for e in running}
+    all_records = store.job_hours(min(*starts.values(), *own.values()), end)
     estimator = stratified_estimator if settings.estimator == "stratified" else pooled_estimator
+    notifier = notifier_from_env() if settings.guardrails else None
+    serving = _serving_health(store, settings, say) if settings.guardrails else None
     for experiment in running:
-        start = starts[experiment.experiment_id]
+        exp_id = experiment.experiment_id
+        start = starts[exp_id]
         hours = int((end - start).total_seconds() // 3600)
-        rows = store.hourly_metrics(experiment.experiment_id, start=start, end=end)
+        rows = store.hourly_metrics(exp_id, start=min(start, own[exp_id]), end=end)
         records = [r for h, r in all_records.items() if h >= start]
+        window_rows = [r for r in rows if r.hour >= start]
         batch = build_batch(
             experiment,
-            rows,
+            window_rows,
             batch_end=end,
             window_start=start,
             # Batches of at most one per hour: the window's and the one in force at its start.
-            history=store.parameter_history(experiment.experiment_id, limit=hours + 1),
-            data_quality=window_quality(records, experiment.experiment_id),
+            history=store.parameter_history(exp_id, limit=hours + 1),
+            data_quality=with_volume(window_quality(records, exp_id), records, window_rows, exp_id),
             estimator=estimator,
         )
+        if settings.guardrails:
+            # The guardrails judge the batch's own hours: a bad hour must not hide in a day.
+            own_records = [r for h, r in all_records.items() if h >= own[exp_id]]
+            own_rows = [r for r in rows if r.hour >= own[exp_id]]
+            guarded = guard_batch(
+                store,
+                experiment,
+                batch,
+                data_quality=with_volume(
+                    window_quality(own_records, exp_id), own_records, own_rows, exp_id
+                ),
+                serving=serving,
+                notifier=notifier,
+            )
+            if guarded is None:
+                report.held.append(exp_id)
+                say(f"{exp_id}: batch held (data quality), the last good parameters stay")
+                continue
+            batch = guarded
         current = store.save_parameter_batch(batch)
-        report.batches.append(experiment.experiment_id)
+        report.batches.append(exp_id)
         if current is not False:
-            report.current.append(experiment.experiment_id)
+            report.current.append(exp_id)
         say(
-            f"{experiment.experiment_id}: {_describe(batch)}"
+            f"{exp_id}: {_describe(batch)}"
             + ("" if current is not False else " (history only: a newer batch is current)")
         )
+
+
+def _batch_span(experiment: Experiment) -> timedelta:
+    """The hours a batch adds: its interval, in whole hours (the guardrails' own window)."""
+    return timedelta(hours=max(1, math.ceil(experiment.batch_interval_minutes / 60)))
+
+
+def _serving_health(store: Any, settings: JobSettings, say: Progress) -> Any:
+    """The selector's figures over the batch's last hour, or None (rule skipped, said why)."""
+    if not settings.serving_health:
+        return None
+    from services.guardrails.inputs import serving_health
+    from services.ops.config import OpsConfig, build_source
+
+    start = settings.batch_end - timedelta(hours=1)
+    try:
+        source = build_source(OpsConfig.from_env(), getattr(store, "db", None))
+        return serving_health(
+            source.api_metrics(start, settings.batch_end),
+            source.model_counts(start, settings.batch_end),
+        )
+    except Exception as exc:  # figures for an alert only: never stop the batch for them
+        say(f"serving health not judged: {type(exc).__name__}: {exc}".splitlines()[0])
+        return None
 
 
 def _describe(batch: object) -> str:
@@ -466,6 +527,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "older ones as orphans (default: %(default)s)",
     )
     parser.add_argument(
+        "--no-guardrails",
+        action="store_true",
+        help="save every batch without judging it by the experiments' guardrails",
+    )
+    parser.add_argument(
         "--wait-lease",
         type=float,
         default=0.0,
@@ -486,6 +552,7 @@ def settings_from_args(args: argparse.Namespace, now: datetime) -> JobSettings:
         horizon_hours=args.horizon_hours,
         late_hours=args.late_hours,
         lease_wait_seconds=args.wait_lease,
+        guardrails=not getattr(args, "no_guardrails", False),
     )
 
 

@@ -13,6 +13,7 @@ from console import formats as fmt
 from console.access import signed_in_user
 from console.widgets import experiments_or_stop, pick_experiment
 from services.reports import hourly_frame
+from services.reports.order_rates import order_rate_frame
 
 user = signed_in_user()
 st.title("Live CTR")
@@ -147,14 +148,19 @@ def live_charts() -> None:
             f"{exp.experiment_id}-cumulative-ctr",
         )
     st.subheader("Totals")
-    totals = frame.groupby("model_code", as_index=False)[["impressions", "clicks", "orders"]].sum()
-    totals["ctr"] = totals["clicks"] / totals["impressions"].where(totals["impressions"] > 0)
-    st.dataframe(
-        totals,
-        hide_index=True,
-        key="live_ctr_totals",
-        column_config={"ctr": st.column_config.NumberColumn("CTR", format="percent")},
-    )
+    # Orders per impression with its 95% interval beside the CTR (the orders guard's metric).
+    totals = order_rate_frame(rows, exp.model_codes)
+    totals = totals[totals["impressions"] > 0]
+    percent = {
+        name: st.column_config.NumberColumn(label, format="percent")
+        for name, label in (
+            ("ctr", "CTR"),
+            ("order_rate", "Order rate"),
+            ("order_rate_low", "Order rate 95% low"),
+            ("order_rate_high", "Order rate 95% high"),
+        )
+    }
+    st.dataframe(totals, hide_index=True, key="live_ctr_totals", column_config=percent)
     with st.expander("Hourly table"):
         table = frame[["hour", "model_code", "impressions", "clicks", "orders", "ctr"]]
         st.dataframe(

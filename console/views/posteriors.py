@@ -16,6 +16,7 @@ from services.reports import (
     posterior_table,
     window_counts,
 )
+from services.reports.order_rates import order_rate_frame
 from services.reports.posteriors import params_from_batch, params_from_counts
 
 user = signed_in_user()
@@ -41,6 +42,7 @@ if history:
     )
     batch = history[ids.index(chosen)]
     params = params_from_batch(batch)
+    window = (batch.window_start, batch.window_end)
     st.caption(
         f"Batch {md(batch.batch_id)}: window {batch.window_start:%Y-%m-%d %H:%M} – "
         f"{batch.window_end:%Y-%m-%d %H:%M} UTC"
@@ -56,6 +58,7 @@ else:
         )
         st.stop()
     params = params_from_counts(window_counts(metrics, exp.model_codes, *bounds))
+    window = bounds
     st.caption(
         f"No parameter batch (a static test, or none yet): posteriors from the hourly counts "
         f"of {bounds[0]:%Y-%m-%d %H:00} – {bounds[1]:%Y-%m-%d %H:00} UTC."
@@ -78,6 +81,15 @@ fmt.chart(
     f"{exp.experiment_id}-posteriors",
 )
 shown_table = fmt.posterior_display(table, exp.control_arm.model_code)
+# Orders per impression over the same window, beside the CTR (the orders guard's metric).
+orders = order_rate_frame(
+    data.hourly_metrics(src, exp.experiment_id, *window), exp.model_codes, start=window[0]
+).set_index("model_code")
+shown_table["Order rate"] = [fmt.pct(orders.loc[m, "order_rate"], 2) for m in shown_table["Model"]]
+shown_table["Order rate 95% interval"] = [
+    fmt.rate_interval(orders.loc[m, "order_rate_low"], orders.loc[m, "order_rate_high"])
+    for m in shown_table["Model"]
+]
 st.dataframe(
     shown_table,
     hide_index=True,
@@ -86,7 +98,10 @@ st.dataframe(
     column_config=fmt.table_help(shown_table),
 )
 fmt.csv_button(st, shown_table, f"{exp.experiment_id}-posteriors")
-st.caption("Beta(1 + alpha, 1 + beta): alpha clicks, beta impressions without a click.")
+st.caption(
+    "Beta(1 + alpha, 1 + beta): alpha clicks, beta impressions without a click. Order rate: "
+    "orders per impression over the same window (95% Wilson interval)."
+)
 
 st.subheader("How they moved, batch by batch")
 if len(history) < 2:

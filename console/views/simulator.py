@@ -14,6 +14,7 @@ from services.exceptions import ValidationError
 from services.simulation import Scenario, compare, summarise, summary_frame, timeline_frame
 from services.simulation.budget import Budget, BudgetExceededError, check_budget, progress_tracker
 from services.simulation.evaluation import decision_frame, decision_rows
+from services.simulation.orders import check_order_rates, orders_frame
 from services.simulation.scenario import AlgorithmKind, algorithm_named
 
 user = signed_in_user()
@@ -63,6 +64,8 @@ def run_lab(
 
 #: Default CTRs of the first two models (the demo's); further models start at 5%.
 DEFAULT_CTRS = {"A": 0.067, "B": 0.058}
+#: Default order rates (orders per impression), the demo's; further models start at 0.3%.
+DEFAULT_ORDER_RATES = {"A": 0.004, "B": 0.0038}
 
 with st.sidebar:
     st.subheader("Scenario")
@@ -81,6 +84,21 @@ with st.sidebar:
         )
         for letter in "ABCDEFGHIJ"[: int(n_models)]
     )
+    order_rates = {
+        letter: float(
+            st.number_input(
+                f"Order rate of model {letter}",
+                0.0,
+                1.0,
+                DEFAULT_ORDER_RATES.get(letter, 0.003),
+                0.0005,
+                format="%.4f",
+                key=f"sim_orders_{letter.lower()}",
+                help="Orders per impression (the orders guard's metric); at most the CTR",
+            )
+        )
+        for letter in "ABCDEFGHIJ"[: int(n_models)]
+    }
     per_hour = st.number_input("Impressions per hour", 1, 1_000_000, 1500, 100, key="sim_per_hour")
     days = st.number_input("Days", 1, 30, 3, key="sim_days")
     seeds = st.number_input("Seeds", 1, 1000, 20, 10, key="sim_seeds")
@@ -169,6 +187,23 @@ st.caption(
     "bias of the A − B estimate in percentage points."
 )
 st.dataframe(decisions, hide_index=True, key="sim_decisions")
+
+st.subheader("Orders")
+try:
+    check_order_rates(order_rates, dict(zip("ABCDEFGHIJ", ctrs, strict=False)))
+except ValidationError as exc:
+    st.error(f"Invalid order rates: {exc}")
+else:
+    st.caption(
+        "Expected orders from each algorithm's traffic shares and the models' order rates "
+        "(the bandit learns from clicks only, so orders do not move traffic): a model that wins "
+        "on clicks but orders less costs orders here."
+    )
+    st.dataframe(
+        orders_frame(timeline, order_rates, int(per_hour) * int(days) * 24),
+        hide_index=True,
+        key="sim_orders",
+    )
 
 st.subheader("Clicks lost against always serving the best model")
 st.altair_chart(

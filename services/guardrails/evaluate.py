@@ -31,6 +31,7 @@ from scipy import special, stats
 
 from services.experiments import Experiment, Status
 from services.guardrails.rules import GuardrailRules
+from services.ops.split_check import assignment_unit
 from services.parameters import ParameterBatch
 from services.statistics.stratified import ArmEstimate, estimate_arms
 
@@ -195,14 +196,41 @@ def _rate_rule(
     return tripped
 
 
-def srm_streak(batches: Sequence[ParameterBatch]) -> int:
-    """How many of the latest batches in a row carry an SRM mismatch."""
+def srm_streak(batches: Sequence[ParameterBatch], unit: str = "impressions") -> int:
+    """How many of the latest batches in a row carry an SRM mismatch on the assignment ``unit``.
+
+    Only a check that states its ``unit`` and counted the experiment's assignment unit is
+    evidence: a hashed test's impressions legitimately drift from its split when members return
+    unevenly, and a check without a unit (the job's older count of each hour's impressions
+    against the batch assumed in force) misfires when the job lags behind the traffic.
+    """
     streak = 0
     for batch in reversed(batches):
-        if not (batch.srm and batch.srm.get("mismatch")):
+        srm = batch.srm or {}
+        if not srm.get("mismatch") or srm.get("unit") != unit:
             break
         streak += 1
     return streak
+
+
+#: One-sided 99.9 % normal quantile: a data-quality rate is over its limit only when the lower
+#: end of its interval is, so that 3 orphans among 50 clicks in a quiet hour raise nothing.
+Z_LOWER = 3.090232306167813
+
+
+def _quality_counts(
+    counts: Mapping[str, Any], *, events: int, clicks: int
+) -> dict[str, tuple[int, int]]:
+    """``name -> (problems, base)`` of the three data-quality rates (see below)."""
+    malformed = int(counts.get("malformed_lines", 0) or 0)
+    lines = int(counts.get("lines", events) or 0)
+    orphans = int(counts.get("orphan_clicks", 0) or 0)
+    duplicates = int(counts.get("duplicate_events", 0) or 0)
+    return {
+        "malformed_rate": (malformed, lines + malformed),
+        "orphan_rate": (orphans, clicks + orphans),
+        "duplicate_rate": (duplicates, events + duplicates),
+    }
 
 
 def data_quality_rates(
@@ -217,19 +245,44 @@ def data_quality_rates(
 
     A rate with a zero denominator is None.
     """
-
-    def ratio(num: float, den: float) -> float | None:
-        return num / den if den > 0 else None
-
-    malformed = int(counts.get("malformed_lines", 0) or 0)
-    lines = int(counts.get("lines", events) or 0)
-    orphans = int(counts.get("orphan_clicks", 0) or 0)
-    duplicates = int(counts.get("duplicate_events", 0) or 0)
     return {
-        "malformed_rate": ratio(malformed, lines + malformed),
-        "orphan_rate": ratio(orphans, clicks + orphans),
-        "duplicate_rate": ratio(duplicates, events + duplicates),
+        name: (k / n if n > 0 else None)
+        for name, (k, n) in _quality_counts(counts, events=events, clicks=clicks).items()
     }
+
+
+def wilson_lower(k: int, n: int, z: float = Z_LOWER) -> float:
+    """Lower end of the Wilson score interval of ``k / n`` (0 for ``n = 0``)."""
+    if n <= 0:
+        return 0.0
+    p = k / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - half) / (1 + z * z / n))
+
+
+def data_quality_over(
+    counts: Mapping[str, Any], *, events: int, clicks: int, rules: GuardrailRules
+) -> dict[str, tuple[float, float, float]]:
+    """``name -> (rate, lower bound, limit)`` of each rate clearly above its limit.
+
+    Nothing is judged below ``rules.min_volume`` lines; above it a rate trips only when its
+    99.9 % lower bound (Wilson) exceeds the limit, so small bases cannot raise false alarms.
+    """
+    limits = {
+        "malformed_rate": rules.max_malformed_rate,
+        "orphan_rate": rules.max_orphan_rate,
+        "duplicate_rate": rules.max_duplicate_rate,
+    }
+    quality = _quality_counts(counts, events=events, clicks=clicks)
+    if quality["malformed_rate"][1] < rules.min_volume:
+        return {}
+    out = {}
+    for name, (k, n) in quality.items():
+        low = wilson_lower(k, n)
+        if n > 0 and low > limits[name]:
+            out[name] = (k / n, low, limits[name])
+    return out
 
 
 def evaluate(
@@ -251,8 +304,9 @@ def evaluate(
         batches: Its parameter batches, oldest first, the current one last (for the SRM streak).
         end: End of the batch being judged (exclusive); windows end here.
         data_quality: The batch's counts (``malformed_lines``, ``orphan_clicks``,
-            ``duplicate_events``, optionally ``events`` and ``lines``). ``events`` defaults to
-            the impressions, clicks and orders of the batch's hours in ``rows``.
+            ``duplicate_events``, optionally ``events``, ``lines`` and ``clicks``). ``events``
+            defaults to the impressions, clicks and orders of the batch's hours in ``rows``,
+            ``clicks`` to their clicks.
         serving: The selector's figures over the batch, if known.
         rules: Overrides the experiment's own rules (the lab's sweeps).
 
@@ -270,7 +324,7 @@ def evaluate(
     if data_quality is not None:
         held = _check_data_quality(act, rules, data_quality, batch_rows)
     running = experiment.status is Status.RUNNING
-    streak = srm_streak(batches)
+    streak = srm_streak(batches, assignment_unit(experiment))
     if running and streak >= rules.srm_batches:
         last = batches[-1].srm or {}
         act.add(
@@ -322,7 +376,11 @@ class _Actions:
 def _check_data_quality(
     act: _Actions, rules: GuardrailRules, counts: Mapping[str, Any], batch_rows: Sequence[Any]
 ) -> bool:
-    clicks = sum(int(_get(r, "clicks")) for r in batch_rows)
+    # The job states the batch's clicks beside the counts; otherwise they come from its rows.
+    clicks = counts.get("clicks")
+    if clicks is None:
+        clicks = sum(int(_get(r, "clicks")) for r in batch_rows)
+    clicks = int(clicks)
     events = counts.get("events")
     if events is None:
         events = sum(
@@ -331,19 +389,12 @@ def _check_data_quality(
         )
     events = int(events)
     rates = data_quality_rates(counts, events=events, clicks=clicks)
-    limits = {
-        "malformed_rate": rules.max_malformed_rate,
-        "orphan_rate": rules.max_orphan_rate,
-        "duplicate_rate": rules.max_duplicate_rate,
-    }
-    volume = int(counts.get("lines", events) or 0) + int(counts.get("malformed_lines", 0) or 0)
-    if volume < rules.min_volume:
-        return False
-    over = {k: v for k, v in rates.items() if v is not None and v > limits[k]}
+    over = data_quality_over(counts, events=events, clicks=clicks, rules=rules)
     if not over:
         return False
     text = ", ".join(
-        f"{k.replace('_', ' ')} {v:.1%} (limit {limits[k]:.1%})" for k, v in over.items()
+        f"{k.replace('_', ' ')} {rate:.1%} (limit {limit:.1%})"
+        for k, (rate, _low, limit) in over.items()
     )
     act.add(
         ActionKind.HOLD_BATCH,
@@ -351,7 +402,8 @@ def _check_data_quality(
         f"batch held, last good parameters kept: {text}",
         figures={
             **{k: v for k, v in rates.items() if v is not None},
-            **{f"max_{k}": limits[k] for k in over},
+            **{f"max_{k}": limit for k, (_rate, _low, limit) in over.items()},
+            **{f"{k}_lower_bound": low for k, (_rate, low, _limit) in over.items()},
             "events": events,
             "counts": {k: counts[k] for k in sorted(counts)},
         },
@@ -433,12 +485,23 @@ def _check_serving(act: _Actions, rules: GuardrailRules, serving: ServingHealth)
         "fallback_share": (serving.fallbacks / serving.requests, rules.max_fallback_share),
         "5xx_share": (serving.errors_5xx / serving.requests, rules.max_5xx_share),
     }
+    over = {name: v for name, v in shares.items() if v[0] > v[1]}
+    if not over:
+        return
+    # One alert for both shares: an open incident counts repeats per rule, so a second alert
+    # of the same rule would only be a repeat of the first and its figures would be lost.
+    text = ", ".join(
+        f"{name.replace('_', ' ')} {share:.1%} (limit {limit:.1%})"
+        for name, (share, limit) in over.items()
+    )
+    figures: dict[str, Any] = {"requests": serving.requests}
     for name, (share, limit) in shares.items():
-        if share > limit:
-            act.add(
-                ActionKind.ALERT,
-                Rule.SERVING_HEALTH,
-                f"{name.replace('_', ' ')} {share:.1%} of {serving.requests} requests "
-                f"(limit {limit:.1%})",
-                figures={name: share, f"max_{name}": limit, "requests": serving.requests},
-            )
+        figures[name] = share
+        if name in over:
+            figures[f"max_{name}"] = limit
+    act.add(
+        ActionKind.ALERT,
+        Rule.SERVING_HEALTH,
+        f"{text} of {serving.requests} requests",
+        figures=figures,
+    )

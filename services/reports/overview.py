@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from services.experiments import Area, Experiment, ExperimentType, Status
-from services.guardrails.evaluate import data_quality_rates
+from services.guardrails.evaluate import data_quality_over
 from services.guardrails.rules import GuardrailRules
 from services.parameters import ParameterBatch
 from services.statistics import ArmCounts, probability_best, probability_best_from_counts
@@ -137,22 +137,14 @@ def _rate_alerts(
 ) -> list[BatchAlert]:
     events = int(counts["events"])
     clicks = sum(a.alpha for a in batch.arms) if "clicks" not in counts else int(counts["clicks"])
-    rates = data_quality_rates(counts, events=events, clicks=clicks)
-    limits = {
-        "malformed_rate": rules.max_malformed_rate,
-        "orphan_rate": rules.max_orphan_rate,
-        "duplicate_rate": rules.max_duplicate_rate,
-    }
-    if events + int(counts.get("malformed_lines", 0) or 0) < rules.min_volume:
-        return []
+    over = data_quality_over(counts, events=events, clicks=clicks, rules=rules)
     return [
         BatchAlert(
             "data_quality",
             f"data quality: {name.replace('_', ' ')} {rate:.1%} in batch {batch.batch_id} "
-            f"(limit {limits[name]:.1%})",
+            f"(limit {limit:.1%})",
         )
-        for name, rate in rates.items()
-        if rate is not None and rate > limits[name]
+        for name, (rate, _low, limit) in over.items()
     ]
 
 

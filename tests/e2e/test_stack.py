@@ -23,6 +23,7 @@ import pytest
 from dynab.credentials import ensure_demo_credentials
 from dynab.demo import TRUE_RATES
 from dynab.stack import Stack, StackOptions
+from services.guardrails.rules import GuardrailRules
 from services.statistics import srm_test
 from tests.browser.helpers import MENU, launch, new_page, sign_in
 
@@ -46,7 +47,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         requests_per_hour=1600,
         members=5000,
         seed=11,
-        demo_overrides={"EXP-01": {"warmup_hours": 2, "warmup_min_impressions": 200}},
+        demo_overrides={
+            "EXP-01": {
+                "warmup_hours": 2,
+                "warmup_min_impressions": 200,
+                # 4 % against 10 % is this test's design, not a broken model: the CTR-collapse
+                # guardrail (30 % below the control) would rightly pause the experiment.
+                "guardrails": GuardrailRules(ctr_margin=0.8),
+            }
+        },
         true_rates=rates,
         secrets_files=(secrets,),
     )

@@ -6,15 +6,17 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from services.exceptions import ValidationError
-from services.experiments import Experiment, Status
+from services.experiments import Experiment, ExperimentType, Status
 from services.guardrails.evaluate import (
     ActionKind,
     Rule,
     ServingHealth,
     evaluate,
     probability_ratio_below,
+    wilson_lower,
 )
 from services.guardrails.rules import GuardrailRules, rule_errors
 from services.parameters import BatchArm, ParameterBatch
@@ -203,7 +205,7 @@ def test_orders_falling_for_the_click_winner_switch_it_off() -> None:
 # --- split integrity --------------------------------------------------------------------------
 
 
-def _batch(i: int, mismatch: bool) -> ParameterBatch:
+def _batch(i: int, mismatch: bool, unit: str | None = "impressions") -> ParameterBatch:
     return ParameterBatch(
         experiment_id="EXP-01",
         batch_id=f"B-{i}",
@@ -211,7 +213,7 @@ def _batch(i: int, mismatch: bool) -> ParameterBatch:
         window_end=END - timedelta(hours=5 - i),
         arms=(BatchArm("CTRL", 1, 1, 0.5, 0.5), BatchArm("M-A", 1, 1, 0.5, 0.5)),
         warmup=False,
-        srm={"mismatch": mismatch, "p_value": 1e-6 if mismatch else 0.4, "unit": "impressions"},
+        srm={"mismatch": mismatch, "p_value": 1e-6 if mismatch else 0.4, "unit": unit},
     )
 
 
@@ -225,6 +227,24 @@ def test_three_srm_batches_in_a_row_pause_and_two_do_not() -> None:
     assert action.figures["consecutive_batches"] == 3
     # A paused experiment is not paused again.
     assert evaluate(exp.with_changes(status=Status.PAUSED), [], three, end=END) == []
+
+
+def test_only_checks_on_the_assignment_unit_count_toward_a_pause() -> None:
+    # A hashed (static) test assigns members: mismatches counted on impressions are no evidence
+    # (returning members skew impressions), three on members are.
+    static = running("CTRL", "M-A").with_changes(type=ExperimentType.STATIC)
+    on_impressions = [_batch(i, True, unit=None) for i in range(3)]
+    assert evaluate(static, [], on_impressions, end=END) == []
+    on_members = [_batch(i, True, unit="members") for i in range(3)]
+    (action,) = evaluate(static, [], on_members, end=END)
+    assert (action.kind, action.rule) == (ActionKind.PAUSE, Rule.SPLIT_INTEGRITY)
+    # A draw-mode dynamic test assigns impressions: checks on them count, on members do not.
+    dynamic = running("CTRL", "M-A")
+    (action,) = evaluate(dynamic, [], [_batch(i, True) for i in range(3)], end=END)
+    assert action.rule is Rule.SPLIT_INTEGRITY
+    assert evaluate(dynamic, [], on_members, end=END) == []
+    # A check that does not state its unit is not evidence for either.
+    assert evaluate(dynamic, [], on_impressions, end=END) == []
 
 
 # --- data quality -----------------------------------------------------------------------------
@@ -244,6 +264,24 @@ def test_rates_not_counts_decide_the_hold() -> None:
     # Orphans are judged against clicks.
     (orphans,) = evaluate(exp, rows, end=END, data_quality={"orphan_clicks": 300})
     assert orphans.figures["orphan_rate"] == pytest.approx(300 / 2300)
+
+
+def test_a_small_base_cannot_trip_a_rate_by_chance() -> None:
+    exp = running("CTRL", "M-A")
+    # 1 200 events and 54 clicks in a quiet hour: 3 orphans are 5.3 % of the clicks, above the
+    # 5 % limit, but its 99.9 % lower bound is ~1 %: no hold.
+    counts = {"orphan_clicks": 3, "clicks": 54, "events": 1200, "lines": 1200}
+    assert evaluate(exp, [], end=END, data_quality=counts) == []
+    assert wilson_lower(3, 57) < 0.05 < 3 / 57
+    # 60 orphans beside 600 clicks (9.1 %) are clearly over the limit.
+    counts = {"orphan_clicks": 60, "clicks": 600, "events": 12_000, "lines": 12_000}
+    (action,) = evaluate(exp, [], end=END, data_quality=counts)
+    assert action.figures["orphan_rate"] == pytest.approx(60 / 660)
+    low = action.figures["orphan_rate_lower_bound"]
+    assert 0.05 < low < 60 / 660
+    # The bound agrees with SciPy's Wilson interval at the same (two-sided 99.8 %) level.
+    ci = stats.binomtest(60, 660).proportion_ci(confidence_level=0.998, method="wilson")
+    assert low == pytest.approx(ci.low, rel=1e-6)
 
 
 def test_a_held_batch_skips_the_model_rules() -> None:
@@ -268,8 +306,14 @@ def test_serving_health_only_alerts() -> None:
     assert evaluate(exp, [], end=END, serving=ok) == []
     bad = ServingHealth(requests=10_000, fallbacks=900, errors_5xx=300)
     actions = evaluate(exp, [], end=END, serving=bad)
-    assert {a.kind for a in actions} == {ActionKind.ALERT}
-    assert len(actions) == 2
+    # One alert carrying both shares (an open incident would count a second one as a repeat).
+    (alert,) = actions
+    assert alert.kind is ActionKind.ALERT and alert.model_code is None
+    assert alert.figures["fallback_share"] == pytest.approx(0.09)
+    assert alert.figures["5xx_share"] == pytest.approx(0.03)
+    only_5xx = ServingHealth(requests=10_000, fallbacks=100, errors_5xx=300)
+    (alert,) = evaluate(exp, [], end=END, serving=only_5xx)
+    assert "max_5xx_share" in alert.figures and "max_fallback_share" not in alert.figures
 
 
 def test_rules_off_or_a_draft_do_nothing() -> None:

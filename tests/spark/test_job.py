@@ -83,6 +83,12 @@ def state(db) -> dict[str, list[dict]]:
     }
 
 
+def expected_volume(truth, experiment_id: str) -> int:
+    """An experiment's impressions, clicks and orders, from the generator's truth."""
+    rows = truth[truth.experiment_id == experiment_id]
+    return rows.impressions.sum() + rows.clicks.sum() + rows.orders.sum()
+
+
 def test_end_to_end_generator_to_mongodb_documents(spark, store, clock, tmp_path):
     # GIVEN three hours of traffic with every kind of data-quality problem
     setup_experiments(store, clock)
@@ -154,6 +160,10 @@ def test_end_to_end_generator_to_mongodb_documents(spark, store, clock, tmp_path
             "late_orders": injected["late_orders"],
             "malformed_lines": summary.counts["malformed_lines"],
             "malformed_files": len(report.malformed_by_file),
+            # The volume the rates are judged against (docs/guardrails.md).
+            "lines": report.events,
+            "events": int(expected_volume(truth, experiment_id)),
+            "clicks": int(truth[truth.experiment_id == experiment_id].clicks.sum()),
         }
 
     # AND the static experiment records its SRM check against the 2:3 split, on its members
