@@ -41,6 +41,8 @@ from pymongo.errors import PyMongoError
 from dynab.demo import TRUE_RATES, install_demo
 from dynab.processes import start_console, stop_process, wait_http_ok
 from services.clock import AcceleratedClock, floor_hour, utc_now
+from services.events.layout import hours_between, partition_dir
+from services.events.writer import EventLogWriter
 from services.exceptions import DynabError
 from services.experiments import Experiment, Status
 from services.gateway import schema as gateway_schema
@@ -50,9 +52,12 @@ from services.gateway.server import SelectorGateway
 from services.hashing import local_member_hash_key
 from services.mongo.embedded import EmbeddedMongo, free_port
 from services.mongo.repository import MongoStore, connect
+from services.ops.job_runs import JobRun, JobRunLog
 from services.serving.config_cache import ConfigurationCache
 from services.serving.service import SelectorService
 from services.serving.settings import ServingSettings
+from services.traffic.config import ArmSpec, TrafficConfig
+from services.traffic.generator import Choice, generate_hour, write_hour
 
 log = logging.getLogger("dynab.stack")
 
@@ -292,9 +297,6 @@ class Stack:
         return self.store.list_experiments(statuses=[Status.RUNNING, Status.PAUSED])
 
     def _traffic(self) -> None:
-        from services.events.writer import EventLogWriter
-        from services.traffic.config import ArmSpec, TrafficConfig
-        from services.traffic.generator import Choice, generate_hour, write_hour
 
         assert self.clock is not None and self.gateway is not None
         lake = Path(self.options.data_dir) / "lake"
@@ -383,7 +385,6 @@ class Stack:
         """Batch ends to run again on start: an hour the job began but did not finish (a stop
         cut the batch short) or an hour of the lake it never processed, within two days."""
         assert self.store is not None
-        from services.events.layout import hours_between, partition_dir
 
         lake = Path(self.options.data_dir) / "lake"
         end = floor_hour(now)
@@ -402,7 +403,6 @@ class Stack:
         return out
 
     def _job(self) -> None:
-        from services.ops.job_runs import JobRun, JobRunLog
         from spark.update_params import JobSettings, run_update
 
         assert self.store is not None and self.db is not None and self.clock is not None
