@@ -73,4 +73,6 @@ screenshots: $(STAMP)
 	$(PY) scripts/screenshots.py
 
 clean:
-	rm -rf $(VENV) $(EMR_VENV) .pytest_cache .ruff_cache .hypothesis artifacts build *.egg-info
+	rm -rf $(VENV) $(EMR_VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info
+	@# test output under artifacts/ goes; the committed demo screenshots stay
+	git clean -fdXq artifacts 2>/dev/null || true
