@@ -44,10 +44,13 @@ def deduplicate_rare(events: DataFrame) -> DataFrame:
     """``deduplicate_with_copies`` for data where repeats are rare: only the ids seen more than
     once are shuffled with their rows; the rest pass through a broadcast anti-join. Counting ids
     moves one column, where grouping whole rows shuffles and sorts every row."""
+    # Checkpointed (a small frame: only the repeated ids): both joins below use it, and the
+    # count over every id would otherwise run once for each.
     repeated = (
         events.groupBy("event_id")
         .agg(F.count(F.lit(1)).cast("long").alias("copies"))
         .filter(F.col("copies") > 1)
+        .localCheckpoint()
     )
     single = events.join(F.broadcast(repeated.select("event_id")), "event_id", "left_anti")
     multiple = deduplicate_with_copies(
