@@ -223,7 +223,11 @@ def main() -> int:
     rerun = f"{COMMAND} --sizes {' '.join(map(str, args.sizes))} --hourly {args.hourly}"
     print(f"rerun: {rerun} --runs {args.runs}" + (" (--quick)" if args.quick else ""))
     mongo = EmbeddedMongo(data_dir=work / "mongo").start()
-    spark = local_session("local[2]", shuffle_partitions=8, driver_memory="3g")
+    started = time.perf_counter()
+    spark = local_session("local[2]", shuffle_partitions=4, driver_memory="3g")
+    # The batches run in this long-lived session: its start is not in their figures.
+    print(f"session start (JVM, not in the batch figures): {time.perf_counter() - started:.1f} s")
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
     clock = FixedClock(START)
     full = []
     steady = {}
@@ -322,6 +326,7 @@ def main() -> int:
         if len(steady) == 2:
             a, b = (median(v[1]) for v in steady.values())
             print(f"\n90-day vs 24 h window, Spark batch: {100 * (b - a) / a:+.0f} %")
+        print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print(f"\nrerun: {rerun} --runs {args.runs}")
     finally:
         spark.stop()

@@ -60,6 +60,14 @@ def existing_paths(spark: SparkSession, paths: Sequence[str]) -> list[str]:
     return found
 
 
+def delete_path(spark: SparkSession, path: str) -> None:
+    """Remove ``path`` and what it holds, through Hadoop's FileSystem (a missing path is fine)."""
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    hpath.getFileSystem(conf).delete(hpath, True)
+
+
 def read_lines(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
     """Every line of the part files under ``paths``: columns ``file``, ``value``.
 

@@ -71,6 +71,21 @@ def state_path(state_root: str) -> str:
     return f"{state_root}/events"
 
 
+def staging_path(state_root: str) -> str:
+    """Where a run parses its new hours before deduplicating them (removed after the run)."""
+    return f"{state_root}/parsing"
+
+
+def _zero_hour() -> dict[str, Any]:
+    return {
+        "events": 0,
+        "malformed_lines": 0,
+        "malformed_files": 0,
+        "quality": {},
+        "impressions": [],
+    }
+
+
 def _unique_events(parsed: DataFrame) -> DataFrame:
     valid = parsed.filter("valid").select(*STATE_COLUMNS, _part_of(F.col("file")).alias("part"))
     return transform.deduplicate_rare(valid)
@@ -111,40 +126,30 @@ def process_hours(
     t0 = time.perf_counter()
     paths = extract.hour_paths(settings.root, plan.process)
     report.hours_read = sorted(set(plan.process))
-    parsed = extract.read_events(spark, paths).persist(StorageLevel.MEMORY_AND_DISK)
+    # One pass over the raw JSON: the parsed lines go to a Parquet staging copy that the line
+    # counts, the quarantine and the deduplication then read column by column. Cheaper than
+    # caching the parsed frame (building the in-memory columns costs more than writing Parquet)
+    # and it holds nothing in the JVM's memory.
+    staging = staging_path(settings.state)
+    extract.read_events(spark, paths).write.mode("overwrite").parquet(staging)
     try:
+        parsed = spark.read.parquet(staging)
         lines = extract.line_counts(parsed).collect()
-        per_hour: dict[datetime, dict[str, Any]] = {
-            h: {
-                "events": 0,
-                "malformed_lines": 0,
-                "malformed_files": 0,
-                "quality": {},
-                "impressions": [],
-            }
-            for h in plan.process
-        }
+        per_hour: dict[datetime, dict[str, Any]] = {h: _zero_hour() for h in plan.process}
         for row in lines:
             hour = hour_of_partition(row["file"])
-            counts = per_hour.setdefault(
-                hour,
-                {
-                    "events": 0,
-                    "malformed_lines": 0,
-                    "malformed_files": 0,
-                    "quality": {},
-                    "impressions": [],
-                },
-            )
+            counts = per_hour.setdefault(hour, _zero_hour())
             counts["events"] += int(row["valid_lines"])
             if row["malformed_lines"]:
                 counts["malformed_lines"] += int(row["malformed_lines"])
                 counts["malformed_files"] += 1
                 report.malformed_by_file[row["file"]] = int(row["malformed_lines"])
+        report.seconds["extract_parse"] = time.perf_counter() - t0
         report.events = sum(int(r["valid_lines"]) for r in lines)
         report.malformed_lines = sum(report.malformed_by_file.values())
         if report.malformed_lines:
             extract.quarantine(extract.malformed_lines(parsed), settings.quarantine)
+        t_copy = time.perf_counter()
         unique = _unique_events(parsed)
         if len(plan.process) == 1:
             # One hour: straight into its folder (a partitioned write sorts every row by part).
@@ -157,8 +162,9 @@ def process_hours(
                 .partitionBy("part")
                 .parquet(state_path(settings.state))
             )
+        report.seconds["extract_copy"] = time.perf_counter() - t_copy
     finally:
-        parsed.unpersist()
+        extract.delete_path(spark, staging)
     report.seconds["extract"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -211,6 +217,7 @@ def process_hours(
         for entry in entries:
             sides[(entry["experiment_id"], entry["model_code"], hour)] = entry
 
+    report.seconds["transform_sides"] = time.perf_counter() - t1
     first = transform._ntz(plan.touched[0])
     actions = (
         events.filter((F.col("event_type") != "impression") & (F.col("hour") >= first))

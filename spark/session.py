@@ -34,7 +34,7 @@ def find_java() -> str | None:
 def local_session(
     master: str = "local[2]",
     *,
-    shuffle_partitions: int = 8,
+    shuffle_partitions: int = 4,
     driver_memory: str = "2g",
     app_name: str = "dynab-update-params",
 ) -> SparkSession:
@@ -60,7 +60,12 @@ def local_session(
             .appName(app_name)
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
+            # Sized to the cores, not to Spark's cluster default of 200: on local[2] an hour's
+            # aggregations move a few MB, and each partition is a task to schedule.
             .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+            .config("spark.sql.adaptive.enabled", "true")
+            .config("spark.sql.adaptive.coalescePartitions.enabled", "true")
+            .config("spark.sql.parquet.compression.codec", "snappy")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.driver.memory", driver_memory)
             .getOrCreate()

@@ -40,6 +40,10 @@ def deduplicate_with_copies(events: DataFrame) -> DataFrame:
     )
 
 
+#: How many repeated ids ``deduplicate_rare`` takes to the driver (beyond that, a plan).
+REPEATS_ON_DRIVER = 200_000
+
+
 def deduplicate_rare(events: DataFrame) -> DataFrame:
     """``deduplicate_with_copies`` for data where repeats are rare: only the ids seen more than
     once are shuffled with their rows; the rest pass through a broadcast anti-join. Counting ids
@@ -48,11 +52,17 @@ def deduplicate_rare(events: DataFrame) -> DataFrame:
         events.groupBy("event_id")
         .agg(F.count(F.lit(1)).cast("long").alias("copies"))
         .filter(F.col("copies") > 1)
+        .select("event_id")
     )
-    single = events.join(F.broadcast(repeated.select("event_id")), "event_id", "left_anti")
-    multiple = deduplicate_with_copies(
-        events.join(F.broadcast(repeated.select("event_id")), "event_id", "left_semi")
-    )
+    # Both joins below use the repeated ids: taken to the driver when they are few, the count
+    # over every id runs once instead of once per join (many repeats: left as a plan).
+    few = repeated.limit(REPEATS_ON_DRIVER + 1).collect()
+    if len(few) <= REPEATS_ON_DRIVER:
+        repeated = events.sparkSession.createDataFrame(
+            [(r["event_id"],) for r in few], "event_id string"
+        )
+    single = events.join(F.broadcast(repeated), "event_id", "left_anti")
+    multiple = deduplicate_with_copies(events.join(F.broadcast(repeated), "event_id", "left_semi"))
     return single.withColumn("copies", F.lit(1).cast("long")).unionByName(multiple)
 
 
