@@ -190,6 +190,10 @@ def generate_hour(
     members = np.minimum(members, config.members - 1)
     area = rng.integers(0, n_areas, n)
     u = rng.random(n)
+    # A view's number is its place among the hour's generated views, fixed before any is dropped:
+    # a restart that regenerates the hour and skips the views already served numbers the rest
+    # as before, so its events never reuse an earlier run's ids.
+    slot = np.arange(n)
     if choose is None:
         # A fixed split is one policy for ever: no batch, the arm's share as propensity.
         arm, propensity = _fixed_split(config, area, u)
@@ -199,6 +203,7 @@ def generate_hour(
         keep = arm >= 0
         ts_imp, members, area, arm = ts_imp[keep], members[keep], area[keep], arm[keep]
         batch_ids, propensity = batch_ids[keep], propensity[keep]
+        slot = slot[keep]
         n = int(keep.sum())
     propensity = np.where(propensity >= MIN_WRITTEN_PROPENSITY, propensity, np.nan)
 
@@ -218,7 +223,7 @@ def generate_hour(
     )
 
     prefix = f"{config.seed:x}-{hour:%Y%m%d%H}-"
-    request_ids = np.array([f"{prefix}{i:06d}" for i in range(n)], dtype=object)
+    request_ids = np.array([f"{prefix}{i:06d}" for i in slot], dtype=object)
     member_ids = np.array([f"M{m:07d}" for m in range(config.members)], dtype=object)[members]
     area_codes = np.array(config.area_codes, dtype=object)[area]
     experiment_ids = np.array([s.experiment_id for s in config.arms], dtype=object)[arm]
