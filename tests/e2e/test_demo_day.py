@@ -32,8 +32,10 @@ from services.events import parse_line
 from services.exceptions import ValidationError
 from services.experiments import Arm, Experiment, ExperimentType
 from services.gateway import schema as gateway_schema
+from services.guardrails.activity import guardrail_activity
+from services.guardrails.evaluate import Rule
 from services.mongo.embedded import EmbeddedMongo
-from services.mongo.repository import connect
+from services.mongo.repository import MongoStore, connect
 from spark.session import local_session
 
 # The job runs 25 batches: on two cores shared with other work that takes several minutes.
@@ -123,6 +125,11 @@ def _batches(db: Database, experiment_id: str) -> list[dict]:
 
 
 def test_no_srm_alarm_on_the_demo_experiments_in_any_batch(day) -> None:
+    """EXP-02 (static, members) never flags. EXP-01 (draw mode) is judged on impressions, which
+    repeat the cached answer of one selection for up to the cache TTL: its count is over-dispersed,
+    so a single batch can flag more often than alpha says (docs/statistics.md, "SRM of a draw-mode
+    test"). What must hold for it is what the split-integrity guardrail acts on: never three
+    alarms in a row, and none in the last (largest) window."""
     db, _ = day
     for experiment_id, unit in (("EXP-01", "impressions"), ("EXP-02", "members")):
         batches = _batches(db, experiment_id)
@@ -130,9 +137,37 @@ def test_no_srm_alarm_on_the_demo_experiments_in_any_batch(day) -> None:
         p_values = [b["srm"]["p_value"] for b in batches]
         print(experiment_id, unit, "p-values per batch:", " ".join(f"{p:.3g}" for p in p_values))
         assert {b["srm"]["unit"] for b in batches} == {unit}
-        assert not [b["batch_id"] for b in batches if b["srm"]["mismatch"]]
+        flagged = [b["srm"]["mismatch"] for b in batches]
+        if unit == "members":
+            assert not any(flagged), p_values
+        else:
+            assert not any(all(flagged[i : i + 3]) for i in range(len(flagged) - 2)), p_values
         last = batches[-1]["srm"]
+        assert not last["mismatch"], last
         assert sum(last["observed"]) > 3000 and last["excluded"] == 0, last
+
+
+def test_the_honest_demo_day_raises_no_guardrail_action_incident_or_warning(day) -> None:
+    db, _ = day
+    activity = guardrail_activity(MongoStore(db), ["EXP-01", "EXP-02"])
+    assert activity.batches >= 2 * BATCHES
+    assert not (activity.actions or activity.incidents or activity.held_batches), (
+        activity.describe()
+    )
+    # the only warning an honest day may show is a draw-mode batch's SRM (see above)
+    others = [
+        w for w in activity.warnings if not (w.startswith("EXP-01 ") and "on impressions" in w)
+    ]
+    assert not others, activity.describe()
+
+
+def test_the_skewed_test_is_paused_by_split_integrity_and_never_stopped(day) -> None:
+    db, _ = day
+    store = MongoStore(db)
+    actions = [a for a in store.audit_history("EXP-03") if a.by == "guardrail"]
+    assert actions, "three mismatching batches in a row pause the test"
+    assert {a.details.get("rule") for a in actions} == {Rule.SPLIT_INTEGRITY.value}, actions
+    assert store.get_experiment("EXP-03").status.value == "paused"
 
 
 def test_a_ten_percent_member_skew_raises_the_alarm(day) -> None:
