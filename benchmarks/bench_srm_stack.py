@@ -41,6 +41,8 @@ def hourly_rows(lake: Path, experiment_id: str) -> list[dict]:
     impressions: dict = defaultdict(lambda: defaultdict(int))
     firsts: dict = defaultdict(lambda: defaultdict(int))
     seen: set[str] = set()
+    views: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    viewed: set[tuple] = set()
     for event in sorted(events.values(), key=lambda e: e.ts):
         key = (event.model_code, event.hour)
         batch = event.batch_id or UNKNOWN_BATCH
@@ -48,12 +50,18 @@ def hourly_rows(lake: Path, experiment_id: str) -> list[dict]:
         if event.member_id not in seen:
             seen.add(event.member_id)
             firsts[key][batch] += 1
+        # a draw: the member's first view under a batch, per hour
+        draw = (event.member_id, batch, event.hour)
+        if draw not in viewed:
+            viewed.add(draw)
+            views[key][batch] += 1
     return [
         {
             "model_code": model,
             "hour": hour,
             "impressions_by_batch": dict(impressions[(model, hour)]),
             "first_members_by_batch": dict(firsts.get((model, hour), {})),
+            "first_views_by_batch": dict(views.get((model, hour), {})),
         }
         for model, hour in impressions
     ]
@@ -101,7 +109,7 @@ def main() -> int:
         for experiment_id, experiment in experiments.items():
             rows = hourly_rows(Path(tmp) / "lake", experiment_id)
             check = experiment_srm(experiment, rows)
-            other = "impressions" if check.unit == "members" else "members"
+            other = "impressions"  # the clustered unit, for contrast
             split = dict(zip(experiment.model_codes, experiment.normalised_weights, strict=True))
             contrast = srm_by_batch(rows, experiment.model_codes, unit=other, split=split)
             print(

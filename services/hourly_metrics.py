@@ -9,6 +9,9 @@ documents. Beside the counts, a document carries what the estimators need:
   (``"unknown"`` for impressions logged without one);
 * ``first_members_by_batch``: members whose first impression in the experiment fell in this
   hour with this model, per batch id (the unit a static or sticky test assigns);
+* ``first_views_by_batch``: per batch id, the members whose first impression under that batch
+  (in this hour) went to this model: one fresh draw each (the unit a draw-mode test assigns, see
+  ``spark/transform.first_views_by_batch``);
 * ``propensity_missing``: impressions logged without a propensity;
 * ``ipw_weight`` / ``ipw_clicks``: the sums of 1/propensity over the impressions that have one,
   and over those of them that were clicked (the inputs of a Hajek estimate).
@@ -37,6 +40,7 @@ class HourlyMetric:
     unique_members: int = 0
     impressions_by_batch: Mapping[str, int] = field(default_factory=dict)
     first_members_by_batch: Mapping[str, int] = field(default_factory=dict)
+    first_views_by_batch: Mapping[str, int] = field(default_factory=dict)
     propensity_missing: int = 0
     ipw_weight: float = 0.0
     ipw_clicks: float = 0.0
@@ -58,6 +62,7 @@ class HourlyMetric:
                 raise ValidationError(name, f"must be a non-negative number, got {value!r}")
         object.__setattr__(self, "impressions_by_batch", dict(self.impressions_by_batch))
         object.__setattr__(self, "first_members_by_batch", dict(self.first_members_by_batch))
+        object.__setattr__(self, "first_views_by_batch", dict(self.first_views_by_batch))
 
     @property
     def ctr(self) -> float:
@@ -76,6 +81,7 @@ class HourlyMetric:
             "ctr": self.ctr,
             "impressions_by_batch": dict(self.impressions_by_batch),
             "first_members_by_batch": dict(self.first_members_by_batch),
+            "first_views_by_batch": dict(self.first_views_by_batch),
             "propensity_missing": self.propensity_missing,
             "ipw_weight": float(self.ipw_weight),
             "ipw_clicks": float(self.ipw_clicks),
@@ -97,6 +103,9 @@ class HourlyMetric:
             },
             first_members_by_batch={
                 str(k): int(v) for k, v in (doc.get("first_members_by_batch") or {}).items()
+            },
+            first_views_by_batch={
+                str(k): int(v) for k, v in (doc.get("first_views_by_batch") or {}).items()
             },
             propensity_missing=int(doc.get("propensity_missing", 0)),
             ipw_weight=float(doc.get("ipw_weight", 0.0)),

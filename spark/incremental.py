@@ -307,6 +307,9 @@ def _side_fields(side: dict[str, Any]) -> dict[str, Any]:
         "impressions_by_batch": {
             str(k): int(v) for k, v in (side.get("impressions_by_batch") or {}).items()
         },
+        "first_views_by_batch": {
+            str(k): int(v) for k, v in (side.get("first_views_by_batch") or {}).items()
+        },
     }
 
 
@@ -317,11 +320,16 @@ def _impression_sides(impressions: DataFrame) -> dict[tuple[str, str, datetime],
         sides[(r["experiment_id"], r["model_code"], r["hour"])] = {
             **r.asDict(),
             "impressions_by_batch": {},
+            "first_views_by_batch": {},
         }
     for r in transform.impressions_by_batch(impressions).collect():
         side = sides.get((r["experiment_id"], r["model_code"], r["hour"]))
         if side is not None:
             side["impressions_by_batch"][r["batch_id"]] = int(r["impressions"])
+    for r in transform.first_views_by_batch(impressions).collect():
+        side = sides.get((r["experiment_id"], r["model_code"], r["hour"]))
+        if side is not None:
+            side["first_views_by_batch"][r["batch_id"]] = int(r["first_views"])
     return sides
 
 

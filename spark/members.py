@@ -131,10 +131,10 @@ def earliest_impressions(events: Any, experiments: Iterable[str]) -> Any:
 
 
 def collect_assignments(frame: Any) -> list[FirstAssignment]:
-    """The rows of :func:`earliest_impressions` on the driver, through Arrow (columnar: about
-    ten times faster than Row objects at 1e5 members)."""
-    table = frame.toArrow()
-    cols = {name: table.column(name).to_pylist() for name in table.column_names}
+    """The rows of :func:`earliest_impressions` on the driver, through Arrow where Spark has it
+    (4.x; columnar: about ten times faster than Row objects at 1e5 members), else as rows (3.5,
+    EMR 7)."""
+    cols = _columns(frame, ("experiment_id", "member", "ts", "hour", "model_code", "batch_id"))
     return [
         FirstAssignment(
             experiment_id=experiment_id,
@@ -154,6 +154,14 @@ def collect_assignments(frame: Any) -> list[FirstAssignment]:
             strict=True,
         )
     ]
+
+
+def _columns(frame: Any, names: tuple[str, ...]) -> dict[str, list[Any]]:
+    if hasattr(frame, "toArrow"):
+        table = frame.toArrow()
+        return {name: table.column(name).to_pylist() for name in names}
+    rows = frame.collect()
+    return {name: [row[name] for row in rows] for name in names}
 
 
 # --- pure merge and count -------------------------------------------------------------------

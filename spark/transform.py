@@ -232,6 +232,26 @@ def impressions_by_batch(impressions: DataFrame) -> DataFrame:
     )
 
 
+def first_views_by_batch(impressions: DataFrame) -> DataFrame:
+    """Per experiment, model, hour and ``batch_id``: each member's first impression under each
+    batch (``first_views``).
+
+    A draw-mode selector draws once per cache miss, and API Gateway serves that answer, with its
+    batch id, to the member's later views in the area for up to its TTL. An experiment lives in
+    one area, so a member's first impression under a batch is always a fresh draw from that
+    batch's weights, independent of every other member's: the draw-mode SRM counts these instead
+    of the clustered impressions. Counted per hour, so a member active across an hour's end
+    under one batch counts in both.
+    """
+    batch = F.coalesce(F.col("batch_id"), F.lit("unknown")).alias("batch_id")
+    first = impressions.groupBy("experiment_id", "member_id", "hour", batch).agg(
+        F.min(F.struct("ts", "request_id", "model_code")).alias("first")
+    )
+    return first.groupBy(
+        "experiment_id", F.col("first.model_code").alias("model_code"), "hour", "batch_id"
+    ).agg(F.count(F.lit(1)).cast("long").alias("first_views"))
+
+
 def in_hours(frame: DataFrame, column: str, start: datetime, end: datetime) -> DataFrame:
     """Rows with ``start <= column < end`` (naive UTC bounds)."""
     return frame.filter((F.col(column) >= _ntz(start)) & (F.col(column) < _ntz(end)))

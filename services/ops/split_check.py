@@ -22,7 +22,14 @@ from services.exceptions import ValidationError
 from services.experiments import Experiment, ExperimentType, ServingMode
 from services.ops.figures import SPLIT_REASONS, ModelCount
 from services.parameters import BatchArm, ParameterBatch, ParameterSnapshot
-from services.statistics.srm import UNKNOWN_BATCH, SrmResult, UnitSrm, srm_by_batch, srm_test
+from services.statistics.srm import (
+    UNIT_FIELDS,
+    UNKNOWN_BATCH,
+    SrmResult,
+    UnitSrm,
+    srm_by_batch,
+    srm_test,
+)
 
 
 @dataclass(frozen=True)
@@ -189,11 +196,13 @@ def assignment_unit(experiment: Experiment) -> str:
     """What the experiment randomises: ``members`` (hashed) or ``impressions`` (drawn).
 
     A static test and a sticky dynamic test place the member by a hash, so every visit of a
-    member goes to the same arm and the member is the unit; a draw-mode test draws per request.
+    member goes to the same arm and the member is the unit. A draw-mode test draws per selector
+    call, and the answer cache repeats that draw for the member's later views: its unit is the
+    ``draws``, each member's first impression under a batch.
     """
     if experiment.type is ExperimentType.STATIC or experiment.serving_mode is ServingMode.STICKY:
         return "members"
-    return "impressions"
+    return "draws"
 
 
 def weights_by_batch(batches: Iterable[ParameterBatch]) -> dict[str, dict[str, float]]:
@@ -214,8 +223,10 @@ def experiment_srm(
       the configured split;
     * dynamic, sticky: first assignments of members, each against the weights of the batch it
       was made under;
-    * dynamic, draw: impressions per batch (``impressions_by_batch``) against that batch's
-      weights.
+    * dynamic, draw: each member's first impression under a batch
+      (``first_views_by_batch``: one selector draw each) against that batch's weights; hours
+      counted before that field existed fall back to impressions per batch
+      (``impressions_by_batch``, over-dispersed by the answer cache).
 
     Units logged without a batch id are judged against the warm-up split when they fall before
     the first batch went live (the selector had no batch to name), and left out afterwards
@@ -228,7 +239,16 @@ def experiment_srm(
         batches: The parameter batches whose weights served the window (its history).
         threshold: SRM significance threshold.
     """
-    return _srm_of(experiment, list(rows), batches, assignment_unit(experiment), threshold)
+    rows = list(rows)
+    unit = assignment_unit(experiment)
+    if unit == "draws" and not any(_counted(row, UNIT_FIELDS["draws"]) for row in rows):
+        unit = "impressions"  # hours counted before draws were: the clustered impressions
+    return _srm_of(experiment, rows, batches, unit, threshold)
+
+
+def _counted(row: Mapping[str, Any] | object, name: str) -> bool:
+    value = row.get(name) if isinstance(row, Mapping) else getattr(row, name, None)
+    return bool(value) and any(int(v) > 0 for v in value.values())
 
 
 # --- the selector's log lines, each against the batch it was served under ----------------------

@@ -196,6 +196,7 @@ def _check_nonnegative_vector(field: str, values: Sequence[float]) -> np.ndarray
 UNIT_FIELDS: dict[str, str] = {
     "members": "first_members_by_batch",
     "impressions": "impressions_by_batch",
+    "draws": "first_views_by_batch",
 }
 #: The batch key of counts whose events carried no ``batch_id``.
 UNKNOWN_BATCH = "unknown"
@@ -268,10 +269,12 @@ def srm_by_batch(
     Args:
         rows: Hourly metrics of one experiment (dicts or objects with the same attributes):
             ``model_code``, ``hour``, and the unit's per-batch field -- ``first_members_by_batch``
-            for ``members``, ``impressions_by_batch`` for ``impressions`` --
+            for ``members``, ``impressions_by_batch`` for ``impressions``,
+            ``first_views_by_batch`` for ``draws`` --
             ``{batch_id: count}``, with :data:`UNKNOWN_BATCH` for events without a batch id.
         model_codes: The experiment's arms, in order.
-        unit: ``members`` or ``impressions`` (see :func:`services.ops.split_check.assignment_unit`).
+        unit: ``members``, ``draws`` or ``impressions`` (see
+            :func:`services.ops.split_check.assignment_unit`).
         weights_by_batch: ``{batch_id: {model_code: weight}}``: what each batch served.
         split: A fixed split ``{model_code: weight}`` that applies whatever the batch (a static
             test); when given, ``weights_by_batch`` is not needed.

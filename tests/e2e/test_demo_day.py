@@ -125,25 +125,15 @@ def _batches(db: Database, experiment_id: str) -> list[dict]:
 
 
 def test_no_srm_alarm_on_the_demo_experiments_in_any_batch(day) -> None:
-    """EXP-02 (static, members) never flags. EXP-01 (draw mode) is judged on impressions, which
-    repeat the cached answer of one selection for up to the cache TTL: its count is over-dispersed,
-    so a single batch can flag more often than alpha says (docs/statistics.md, "SRM of a draw-mode
-    test"). What must hold for it is what the split-integrity guardrail acts on: never three
-    alarms in a row, and none in the last (largest) window."""
     db, _ = day
-    for experiment_id, unit in (("EXP-01", "impressions"), ("EXP-02", "members")):
+    for experiment_id, unit in (("EXP-01", "draws"), ("EXP-02", "members")):
         batches = _batches(db, experiment_id)
         assert len(batches) >= BATCHES
         p_values = [b["srm"]["p_value"] for b in batches]
         print(experiment_id, unit, "p-values per batch:", " ".join(f"{p:.3g}" for p in p_values))
         assert {b["srm"]["unit"] for b in batches} == {unit}
-        flagged = [b["srm"]["mismatch"] for b in batches]
-        if unit == "members":
-            assert not any(flagged), p_values
-        else:
-            assert not any(all(flagged[i : i + 3]) for i in range(len(flagged) - 2)), p_values
+        assert not [b["batch_id"] for b in batches if b["srm"]["mismatch"]], p_values
         last = batches[-1]["srm"]
-        assert not last["mismatch"], last
         assert sum(last["observed"]) > 3000 and last["excluded"] == 0, last
 
 
@@ -151,14 +141,7 @@ def test_the_honest_demo_day_raises_no_guardrail_action_incident_or_warning(day)
     db, _ = day
     activity = guardrail_activity(MongoStore(db), ["EXP-01", "EXP-02"])
     assert activity.batches >= 2 * BATCHES
-    assert not (activity.actions or activity.incidents or activity.held_batches), (
-        activity.describe()
-    )
-    # the only warning an honest day may show is a draw-mode batch's SRM (see above)
-    others = [
-        w for w in activity.warnings if not (w.startswith("EXP-01 ") and "on impressions" in w)
-    ]
-    assert not others, activity.describe()
+    assert activity.quiet, activity.describe()
 
 
 def test_the_skewed_test_is_paused_by_split_integrity_and_never_stopped(day) -> None:

@@ -40,6 +40,8 @@ def hourly_rows(lake: Path, experiment_id: str) -> list[dict]:
     impressions: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     firsts: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     seen: set[str] = set()
+    views: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    viewed: set[tuple] = set()
     for event in sorted(events.values(), key=lambda e: e.ts):
         key = (event.model_code, event.hour)
         batch = event.batch_id or UNKNOWN_BATCH
@@ -47,6 +49,11 @@ def hourly_rows(lake: Path, experiment_id: str) -> list[dict]:
         if event.member_id not in seen:
             seen.add(event.member_id)
             firsts[key][batch] += 1
+        # a draw: the member's first view under a batch, per hour
+        draw = (event.member_id, batch, event.hour)
+        if draw not in viewed:
+            viewed.add(draw)
+            views[key][batch] += 1
     return [
         {
             "experiment_id": experiment_id,
@@ -54,6 +61,7 @@ def hourly_rows(lake: Path, experiment_id: str) -> list[dict]:
             "hour": hour,
             "impressions_by_batch": dict(impressions[(model, hour)]),
             "first_members_by_batch": dict(firsts.get((model, hour), {})),
+            "first_views_by_batch": dict(views.get((model, hour), {})),
         }
         for model, hour in impressions
     ]
@@ -74,7 +82,7 @@ def test_six_demo_hours_raise_no_srm_alarm(tmp_path: Path) -> None:
     finally:
         stack.stop()
     assert stack.hours_done >= 6
-    for experiment_id, unit in (("EXP-01", "impressions"), ("EXP-02", "members")):
+    for experiment_id, unit in (("EXP-01", "draws"), ("EXP-02", "members")):
         check = experiment_srm(
             experiments[experiment_id], hourly_rows(tmp_path / "lake", experiment_id)
         )

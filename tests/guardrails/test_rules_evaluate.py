@@ -205,7 +205,7 @@ def test_orders_falling_for_the_click_winner_switch_it_off() -> None:
 # --- split integrity --------------------------------------------------------------------------
 
 
-def _batch(i: int, mismatch: bool, unit: str | None = "impressions") -> ParameterBatch:
+def _batch(i: int, mismatch: bool, unit: str | None = "draws") -> ParameterBatch:
     return ParameterBatch(
         experiment_id="EXP-01",
         batch_id=f"B-{i}",
@@ -238,11 +238,14 @@ def test_only_checks_on_the_assignment_unit_count_toward_a_pause() -> None:
     on_members = [_batch(i, True, unit="members") for i in range(3)]
     (action,) = evaluate(static, [], on_members, end=END)
     assert (action.kind, action.rule) == (ActionKind.PAUSE, Rule.SPLIT_INTEGRITY)
-    # A draw-mode dynamic test assigns impressions: checks on them count, on members do not.
+    # A draw-mode dynamic test draws per selector call: checks on its draws count; on members,
+    # or on impressions (which the answer cache clusters), they do not.
     dynamic = running("CTRL", "M-A")
     (action,) = evaluate(dynamic, [], [_batch(i, True) for i in range(3)], end=END)
     assert action.rule is Rule.SPLIT_INTEGRITY
     assert evaluate(dynamic, [], on_members, end=END) == []
+    clustered = [_batch(i, True, unit="impressions") for i in range(3)]
+    assert evaluate(dynamic, [], clustered, end=END) == []
     # A check that does not state its unit is not evidence for either.
     assert evaluate(dynamic, [], on_impressions, end=END) == []
 

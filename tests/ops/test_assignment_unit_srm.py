@@ -19,7 +19,7 @@ import pytest
 from services.algorithms.floor import apply_floor
 from services.algorithms.warmup import in_warmup
 from services.experiments import Arm, Experiment, ExperimentType, ServingMode, Status
-from services.ops.split_check import assignment_unit, experiment_srm
+from services.ops.split_check import assignment_unit, experiment_srm, weights_by_batch
 from services.parameters import (
     ArmParameters,
     BatchArm,
@@ -75,7 +75,10 @@ def simulate_day(
     per_hour: int = 1500,
     members: int = 3000,
     seed: int = 0,
+    cache_ttl: int = 0,
 ) -> Day:
+    """A day of the selector and the job; ``cache_ttl`` seconds of answer cache per member (as
+    API Gateway's: a member's views within the TTL of a selector call get its answer)."""
     rng = np.random.default_rng(seed)
     visit = np.arange(1, members + 1) ** -0.8
     visit /= visit.sum()
@@ -85,12 +88,15 @@ def simulate_day(
     live: ParameterSnapshot = empty_snapshot(experiment.experiment_id, CODES)
     pending: tuple[datetime, ParameterSnapshot] | None = None
     first_seen: set[str] = set()
+    cached: dict[int, tuple[datetime, object]] = {}
     clicks_by_hour: dict[datetime, np.ndarray] = {}
     imps_by_hour: dict[datetime, np.ndarray] = {}
     hour = start.replace(minute=0)
     for _ in range(hours):
         counts: dict[tuple[str, str], int] = defaultdict(int)
         first: dict[tuple[str, str], int] = defaultdict(int)
+        viewed: set[tuple[int, str]] = set()
+        views: dict[tuple[str, str], int] = defaultdict(int)
         imps, clicks = np.zeros(2, int), np.zeros(2, int)
         offsets = np.sort(rng.integers(0, 3600, per_hour))
         for offset, m in zip(offsets, rng.choice(members, per_hour, p=visit), strict=True):
@@ -99,8 +105,17 @@ def simulate_day(
                 continue
             if pending is not None and now >= pending[0]:
                 live, pending = pending[1], None
-            got = select_model(experiment, live, f"M{m:05d}", now, rng)
+            hit = cached.get(m)
+            if hit is not None and now < hit[0]:
+                got = hit[1]
+            else:
+                got = select_model(experiment, live, f"M{m:05d}", now, rng)
+                if cache_ttl:
+                    cached[m] = (now + timedelta(seconds=cache_ttl), got)
             model, batch = got.model_code, got.batch_id or UNKNOWN_BATCH
+            if (m, batch) not in viewed:  # the member's first view under this batch this hour
+                viewed.add((m, batch))
+                views[(model, batch)] += 1
             day.reasons[got.batch_id].add(str(got.reason))
             counts[(model, batch)] += 1
             if f"M{m:05d}" not in first_seen:
@@ -116,6 +131,7 @@ def simulate_day(
                     "hour": hour,
                     "impressions_by_batch": {b: n for (c, b), n in counts.items() if c == code},
                     "first_members_by_batch": {b: n for (c, b), n in first.items() if c == code},
+                    "first_views_by_batch": {b: n for (c, b), n in views.items() if c == code},
                 }
             )
         imps_by_hour[hour], clicks_by_hour[hour] = imps, clicks
@@ -192,7 +208,41 @@ def test_a_skewed_selector_is_caught_on_the_same_day() -> None:
 def test_the_unit_follows_the_type_and_serving_mode() -> None:
     assert assignment_unit(make_experiment(type=ExperimentType.STATIC)) == "members"
     assert assignment_unit(make_experiment(serving_mode=ServingMode.STICKY)) == "members"
-    assert assignment_unit(make_experiment(serving_mode=ServingMode.DRAW)) == "impressions"
+    assert assignment_unit(make_experiment(serving_mode=ServingMode.DRAW)) == "draws"
+
+
+def test_a_cached_draw_mode_test_is_clean_on_draws_not_on_impressions() -> None:
+    # GIVEN a draw-mode day behind a 300 s answer cache, with heavy repeat visitors: each
+    # selector draw is repeated to the member's views within the TTL
+    experiment = make_experiment(serving_mode=ServingMode.DRAW)
+    honest = [
+        simulate_day(experiment, seed=s, per_hour=6000, members=400, cache_ttl=300)
+        for s in range(4)
+    ]
+    # WHEN checked on draws (each member's first view under a batch) THEN no honest day flags
+    checks = [experiment_srm(experiment, d.rows, d.batches) for d in honest]
+    assert {c.unit for c in checks} == {"draws"}
+    assert not [c.p_value for c in checks if c.mismatch]
+    # AND on the clustered impressions the same days flag (what the draws fix)
+    on_impressions = [
+        srm_by_batch(
+            d.rows,
+            CODES,
+            unit="impressions",
+            weights_by_batch=weights_by_batch(d.batches),
+            unbatched_weights=dict(zip(CODES, experiment.normalised_weights, strict=True)),
+            unbatched_before=min(b.created_at for b in d.batches),
+        )
+        for d in honest
+    ]
+    # (seeded: one of the four days flags at p ~ 5e-9, and the mean chi-square is inflated)
+    assert any(c.mismatch for c in on_impressions), [c.p_value for c in on_impressions]
+    mean_chi2 = sum(c.chi2 for c in on_impressions) / len(on_impressions)
+    assert mean_chi2 > 2 * sum(c.chi2 for c in checks) / len(checks)
+    # AND rows counted before draws were fall back to impressions
+    for row in honest[0].rows:
+        row.pop("first_views_by_batch")
+    assert experiment_srm(experiment, honest[0].rows, honest[0].batches).unit == "impressions"
 
 
 def test_a_static_test_with_repeat_visitors_is_clean_on_members_not_on_impressions() -> None:

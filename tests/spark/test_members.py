@@ -177,8 +177,23 @@ def test_the_static_batch_records_a_member_srm_on_the_distinct_members(
     assert sum(batch.srm["observed"]) == members
     assert batch.srm["expected"] == pytest.approx([0.4 * members, 0.6 * members])
     assert batch.srm["mismatch"] is False
+    # AND the draw-mode test counts draws: each member's first impression per batch and hour
     dynamic = store.parameter_history("EXP-01")[-1]
-    assert dynamic.srm["unit"] == "impressions"
+    assert dynamic.srm["unit"] == "draws"
+    draws = set()
+    for path in root.glob("dt=*/hour=*/part-*.jsonl"):
+        for line in path.read_text().splitlines():
+            try:
+                e = parse_line(line)
+            except ValidationError:
+                continue
+            if e.event_type == "impression" and e.experiment_id == "EXP-01" and e.hour < end:
+                draws.add((e.member_id, e.batch_id or "unknown", e.hour))
+    assert sum(dynamic.srm["observed"]) + dynamic.srm["excluded"] == len(draws)
+    impressions = sum(
+        d["impressions"] for d in store.db[schema.HOURLY_METRICS].find({"experiment_id": "EXP-01"})
+    )
+    assert len(draws) < impressions  # repeat visits under one batch count once
 
 
 def _fa(member: str, minute: int, model: str = "A", batch: str = "b1") -> FirstAssignment:

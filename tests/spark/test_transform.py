@@ -253,3 +253,41 @@ def test_in_hours_keeps_the_start_and_drops_the_end(spark, events):
         "r5:i",
     ]
     assert isinstance(events.schema["ts"].dataType, T.TimestampNTZType)
+
+
+def test_first_views_count_each_member_and_batch_once_per_hour(spark):
+    # GIVEN impressions of draw-mode answers, some repeated by the answer cache (same member
+    # and batch), one member's later draw under the same batch, one whose cached answer
+    # outlives the hour, and one impression without a batch id
+    rows = [
+        # member, area, batch, model, time
+        ("M1", "MAIN", "b1", "A", "10:01:00"),
+        ("M1", "MAIN", "b1", "A", "10:02:00"),  # cache hit of the same draw
+        ("M1", "MAIN", "b1", "B", "10:30:00"),  # a later draw under the same batch: not counted
+        ("M4", "MAIN", "b1", "B", "10:03:00"),
+        ("M2", "MAIN", "b1", "B", "10:05:00"),
+        ("M2", "MAIN", "b2", "A", "10:40:00"),  # the next batch: a new draw
+        ("M3", "MAIN", None, "A", "10:10:00"),
+        ("M3", "MAIN", "b1", "B", "11:00:30"),  # next hour, counted there
+    ]
+    schema = (
+        "experiment_id string, member_id string, area_code string, batch_id string,"
+        " model_code string, request_id string, ts timestamp_ntz"
+    )
+    frame = spark.createDataFrame(
+        [("EXP-01", m, a, b, model, f"r{i}", t(ts)) for i, (m, a, b, model, ts) in enumerate(rows)],
+        schema,
+    ).withColumn("hour", F.date_trunc("hour", "ts").cast(T.TimestampNTZType()))
+    # WHEN counted
+    got = {
+        (r["model_code"], r["hour"].hour, r["batch_id"]): r["first_views"]
+        for r in transform.first_views_by_batch(frame).collect()
+    }
+    # THEN each member's first view per area, batch and hour, under the model it showed
+    assert got == {
+        ("A", 10, "b1"): 1,  # M1 MAIN
+        ("B", 10, "b1"): 2,  # M4, M2
+        ("A", 10, "b2"): 1,  # M2
+        ("A", 10, "unknown"): 1,  # M3
+        ("B", 11, "b1"): 1,  # M3 in the next hour
+    }
