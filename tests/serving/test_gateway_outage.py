@@ -28,7 +28,7 @@ from services.clock import FixedClock
 from services.gateway import schema, stats
 from services.gateway.cache import TtlCache
 from services.gateway.ratelimit import RateLimitedLog
-from services.gateway.recorder import GatewayRecorder
+from services.gateway.recorder import MAX_MINUTES, GatewayRecorder
 from services.gateway.server import SelectorGateway
 from services.mongo.embedded import EmbeddedMongo, free_port
 from services.mongo.repository import MongoStore, connect
@@ -198,6 +198,25 @@ def test_a_full_buffer_drops_the_oldest_records_counted_and_logged(clock: FixedC
     assert len(lines) == 2, lines
     assert "dropped the oldest" in lines[0] and "could not create the indexes" in lines[1]
     db.client.close()
+
+
+def test_a_fast_clock_loses_no_minute_between_timed_flushes(mongo_db, clock: FixedClock) -> None:
+    # GIVEN a recorder whose timer would flush only once a minute of real time, and a clock that
+    # opens a new minute with every request (a demo clock at thousands of times real speed)
+    recorder = GatewayRecorder(mongo_db, clock, flush_seconds=60).start()
+    try:
+        # WHEN 3 x MAX_MINUTES minutes pass before the timer's first flush
+        for _ in range(3 * MAX_MINUTES):
+            recorder.record_request(200, cache_hit=False, latency_ms=5.0)
+            clock.advance(minutes=1)
+            time.sleep(0.03)  # the request rate; the flush runs in the background meanwhile
+    finally:
+        recorder.stop()
+    # THEN no minute was pushed out unwritten: every request is counted once in MongoDB
+    assert recorder.dropped_requests == 0
+    counted = stats.total(stats.minutes(mongo_db))
+    assert counted.requests == 3 * MAX_MINUTES
+    assert len(stats.minutes(mongo_db)) == 3 * MAX_MINUTES
 
 
 def test_rate_limited_log_prints_once_per_interval_with_a_count() -> None:
