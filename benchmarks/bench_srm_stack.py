@@ -17,54 +17,10 @@ import argparse
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def hourly_rows(lake: Path, experiment_id: str) -> list[dict]:
-    from services.events import parse_line
-    from services.exceptions import ValidationError
-    from services.statistics.srm import UNKNOWN_BATCH
-
-    events = {}
-    for path in lake.glob("dt=*/hour=*/part-*.jsonl"):
-        for line in path.read_text().splitlines():
-            try:
-                event = parse_line(line)
-            except ValidationError:
-                continue
-            if event.event_type == "impression" and event.experiment_id == experiment_id:
-                events[event.event_id] = event
-    impressions: dict = defaultdict(lambda: defaultdict(int))
-    firsts: dict = defaultdict(lambda: defaultdict(int))
-    seen: set[str] = set()
-    views: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    viewed: set[tuple] = set()
-    for event in sorted(events.values(), key=lambda e: e.ts):
-        key = (event.model_code, event.hour)
-        batch = event.batch_id or UNKNOWN_BATCH
-        impressions[key][batch] += 1
-        if event.member_id not in seen:
-            seen.add(event.member_id)
-            firsts[key][batch] += 1
-        # a draw: the member's first view under a batch, per hour
-        draw = (event.member_id, batch, event.hour)
-        if draw not in viewed:
-            viewed.add(draw)
-            views[key][batch] += 1
-    return [
-        {
-            "model_code": model,
-            "hour": hour,
-            "impressions_by_batch": dict(impressions[(model, hour)]),
-            "first_members_by_batch": dict(firsts.get((model, hour), {})),
-            "first_views_by_batch": dict(views.get((model, hour), {})),
-        }
-        for model, hour in impressions
-    ]
 
 
 def main() -> int:
@@ -73,9 +29,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from dynab.stack import Stack, StackOptions
+    from dynab.stack import Stack, StackFailed, StackOptions
     from services.ops.split_check import experiment_srm
     from services.statistics.srm import srm_by_batch
+    from tests.lake import hourly_rows
 
     print(
         f"rerun: .venv/bin/python benchmarks/bench_srm_stack.py --hours {args.hours} "
@@ -95,11 +52,10 @@ def main() -> int:
         experiments = {e: stack.store.get_experiment(e) for e in ("EXP-01", "EXP-02")}
         started = time.monotonic()
         try:
-            while stack.hours_done < args.hours:
-                if not stack.healthy():
-                    print(f"the stack failed: {stack.errors}")
-                    return 1
-                time.sleep(0.5)
+            stack.wait_for(hours=args.hours)
+        except StackFailed as exc:
+            print(f"the stack failed: {exc}")
+            return 1
         finally:
             stack.stop()
         print(

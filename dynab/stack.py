@@ -71,6 +71,10 @@ class StopRequested(Exception):
     """Raised inside the traffic loop when the stack is stopping."""
 
 
+class StackFailed(DynabError):
+    """A component of the running stack failed; the message lists what went wrong."""
+
+
 @dataclass
 class StackOptions:
     """How to run the embedded stack.
@@ -463,6 +467,23 @@ class Stack:
         if self.console is not None and self.console.poll() is not None:
             self.errors.append(f"the console exited with code {self.console.returncode}")
             return False
+        return True
+
+    def wait_for(
+        self, *, hours: int = 0, batches: int = 0, timeout: float | None = None, poll: float = 0.5
+    ) -> bool:
+        """Block until ``hours`` simulated hours are served and ``batches`` job batches have run.
+
+        Returns False if ``timeout`` real seconds pass first; raises :class:`StackFailed` with the
+        stack's errors as soon as a component fails.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.hours_done < hours or self.batches_done < batches:
+            if not self.healthy():
+                raise StackFailed("; ".join(self.errors) or "the stack was stopped")
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
         return True
 
     def stop(self) -> None:

@@ -67,38 +67,50 @@ DEFAULT_CTRS = {"A": 0.067, "B": 0.058}
 #: Default order rates (orders per impression), the demo's; further models start at 0.3%.
 DEFAULT_ORDER_RATES = {"A": 0.004, "B": 0.0038}
 
+
+def _rates_per_model(
+    label: str,
+    models: int,
+    defaults: dict[str, float],
+    fallback: float,
+    step: float,
+    digits: int,
+    key: str,
+    **kwargs: str,
+) -> dict[str, float]:
+    """One rate input (0 to 1) per model letter, A to the ``models``-th."""
+    return {
+        letter: float(
+            st.number_input(
+                f"{label} of model {letter}",
+                0.0,
+                1.0,
+                defaults.get(letter, fallback),
+                step,
+                format=f"%.{digits}f",
+                key=f"{key}_{letter.lower()}",
+                **kwargs,
+            )
+        )
+        for letter in "ABCDEFGHIJ"[:models]
+    }
+
+
 with st.sidebar:
     st.subheader("Scenario")
     n_models = st.number_input("Number of models", 2, 10, 2, 1, key="sim_models")
-    ctrs = tuple(
-        float(
-            st.number_input(
-                f"CTR of model {letter}",
-                0.0,
-                1.0,
-                DEFAULT_CTRS.get(letter, 0.05),
-                0.001,
-                format="%.3f",
-                key=f"sim_ctr_{letter.lower()}",
-            )
-        )
-        for letter in "ABCDEFGHIJ"[: int(n_models)]
+    models = int(n_models)
+    ctrs = tuple(_rates_per_model("CTR", models, DEFAULT_CTRS, 0.05, 0.001, 3, "sim_ctr").values())
+    order_rates = _rates_per_model(
+        "Order rate",
+        models,
+        DEFAULT_ORDER_RATES,
+        0.003,
+        0.0005,
+        4,
+        "sim_orders",
+        help="Orders per impression (the orders guard's metric); at most the CTR",
     )
-    order_rates = {
-        letter: float(
-            st.number_input(
-                f"Order rate of model {letter}",
-                0.0,
-                1.0,
-                DEFAULT_ORDER_RATES.get(letter, 0.003),
-                0.0005,
-                format="%.4f",
-                key=f"sim_orders_{letter.lower()}",
-                help="Orders per impression (the orders guard's metric); at most the CTR",
-            )
-        )
-        for letter in "ABCDEFGHIJ"[: int(n_models)]
-    }
     per_hour = st.number_input("Impressions per hour", 1, 1_000_000, 1500, 100, key="sim_per_hour")
     days = st.number_input("Days", 1, 30, 3, key="sim_days")
     seeds = st.number_input("Seeds", 1, 1000, 20, 10, key="sim_seeds")

@@ -4,7 +4,6 @@ The stack's selector reads its settings from the environment, as ``dynab gateway
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -34,10 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
         )
         running = Stack(options).start()
     try:
-        deadline = time.monotonic() + 240
-        while running.batches_done < 2 and time.monotonic() < deadline:
-            assert running.healthy(), running.errors
-            time.sleep(0.5)
+        running.wait_for(batches=2, timeout=240)
         yield running
     finally:
         running.stop()

@@ -28,8 +28,6 @@ from pyspark.sql import functions as F
 
 import dynab.stack
 from dynab.stack import CLOCK_DOC, RUNTIME, Stack, StackOptions
-from services.events import parse_line
-from services.exceptions import ValidationError
 from services.experiments import Arm, Experiment, ExperimentType
 from services.gateway import schema as gateway_schema
 from services.guardrails.activity import guardrail_activity
@@ -37,6 +35,7 @@ from services.guardrails.evaluate import Rule
 from services.mongo.embedded import EmbeddedMongo
 from services.mongo.repository import MongoStore, connect
 from spark.session import local_session
+from tests.lake import first_member_counts, lake_impressions
 
 # The job runs 25 batches: on two cores shared with other work that takes several minutes.
 pytestmark = [pytest.mark.slow, pytest.mark.spark, pytest.mark.timeout(1500)]
@@ -106,10 +105,7 @@ def _run_day(data_dir: Path, uri: str) -> None:
         created = stack.store.create_experiment(SKEW, by="test")
         stack.store.apply_action("EXP-03", "start", expected_version=created.version, by="test")
         started = time.monotonic()
-        deadline = started + 1200  # generous: the job is slow on shared cores
-        while stack.batches_done < BATCHES and time.monotonic() < deadline:
-            assert stack.healthy(), stack.errors
-            time.sleep(0.5)
+        stack.wait_for(batches=BATCHES, timeout=1200)  # generous: the job is slow on shared cores
         print(
             f"{stack.hours_done} simulated hours, {stack.batches_done} batches, "
             f"{stack.requests_sent:,} requests in {time.monotonic() - started:.0f} s"
@@ -186,27 +182,10 @@ def test_the_job_counts_each_member_once_as_the_raw_lines_do(day) -> None:
     # The job's first-assignment counts against an independent count of the lake's lines
     db, lake = day
     end = _batches(db, "EXP-02")[-1]["window_end"]
-    first: dict[str, tuple] = {}
-    seen: set[str] = set()
-    for path in lake.glob("dt=*/hour=*/part-*.jsonl"):
-        for line in path.read_text().splitlines():
-            try:
-                event = parse_line(line)
-            except ValidationError:
-                continue  # the demo traffic writes some malformed lines on purpose
-            if event.event_type != "impression" or event.experiment_id != "EXP-02":
-                continue
-            if event.event_id in seen:
-                continue  # a duplicate delivery
-            seen.add(event.event_id)
-            order = (event.ts.replace(tzinfo=None), event.model_code, event.batch_id or "unknown")
-            if event.member_id not in first or order < first[event.member_id]:
-                first[event.member_id] = order
-    expected: Counter[tuple] = Counter()
-    for ts, model, batch in first.values():
-        hour = ts.replace(minute=0, second=0, microsecond=0)
-        if hour < end:
-            expected[(model, hour, batch)] += 1
+    counts = first_member_counts(lake_impressions(lake, "EXP-02"))["EXP-02"]
+    expected = Counter(
+        {key: n for key, n in counts.items() if key[1] < end}
+    )  # (model, hour, batch)
     counted: Counter[tuple] = Counter()
     for doc in db["hourly_metrics"].find({"experiment_id": "EXP-02", "hour": {"$lt": end}}):
         for batch, n in (doc.get("first_members_by_batch") or {}).items():

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import json
+import signal
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from dynab.stack import Stack, StackOptions
+from dynab.stack import Stack, StackFailed, StackOptions
+from tests.lake import lake_impressions
 
 pytestmark = pytest.mark.slow
 
 
 def _impressions(lake: Path) -> set[str]:
-    ids = set()
-    for path in lake.glob("dt=*/hour=*/part-*.jsonl"):
-        for line in path.read_text().splitlines():
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # the demo traffic writes some malformed lines on purpose
-            if isinstance(event, dict) and event.get("event_type") == "impression":
-                ids.add(event["event_id"])
-    return ids
+    return {event.event_id for event in lake_impressions(lake)}
 
 
 def test_a_stop_mid_hour_keeps_the_served_views_and_a_restart_resumes(tmp_path: Path) -> None:
@@ -63,3 +55,20 @@ def test_a_stop_mid_hour_keeps_the_served_views_and_a_restart_resumes(tmp_path: 
     assert served < after  # the second run added views and kept the first run's
     # the second run's views have ids of their own (a regenerated hour numbers them as before)
     assert len(after - served) >= 0.95 * second.requests_sent
+
+
+def test_a_killed_database_stops_the_wait_with_the_reason(tmp_path: Path) -> None:
+    options = StackOptions(
+        data_dir=tmp_path, speed=720, requests_per_hour=1200, console=False, job=False, seed=5
+    )
+    stack = Stack(options, say=lambda message: None).start()
+    try:
+        # a short wait that runs out returns False; the stack is still healthy
+        assert stack.wait_for(hours=1000, timeout=0.5, poll=0.1) is False
+        assert stack.healthy()
+        assert stack.mongo is not None and stack.mongo.process is not None
+        stack.mongo.process.send_signal(signal.SIGKILL)
+        with pytest.raises(StackFailed, match="MongoDB server exited"):
+            stack.wait_for(hours=1000, timeout=60, poll=0.1)
+    finally:
+        stack.stop()

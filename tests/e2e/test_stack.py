@@ -13,7 +13,6 @@ more simulated days than a test should take to separate reliably); the mechanism
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -62,10 +61,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     running = Stack(options).start()
     running.passwords = passwords  # type: ignore[attr-defined]
     try:
-        deadline = time.monotonic() + 400
-        while running.batches_done < 7 and time.monotonic() < deadline:
-            assert running.healthy(), running.errors
-            time.sleep(1)
+        running.wait_for(batches=7, timeout=400, poll=1)
         yield running
     finally:
         running.stop()

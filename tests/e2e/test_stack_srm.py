@@ -11,60 +11,15 @@ raise); that contrast is measured in ``benchmarks/bench_srm.py``, not asserted h
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from dynab.stack import Stack, StackOptions
-from services.events import Event, parse_line
-from services.exceptions import ValidationError
 from services.ops.split_check import experiment_srm
-from services.statistics.srm import UNKNOWN_BATCH
+from tests.lake import hourly_rows
 
 pytestmark = pytest.mark.slow
-
-
-def hourly_rows(lake: Path, experiment_id: str) -> list[dict]:
-    """Hourly documents of one experiment from the lake's impressions (duplicates dropped)."""
-    events: dict[str, Event] = {}
-    for path in lake.glob("dt=*/hour=*/part-*.jsonl"):
-        for line in path.read_text().splitlines():
-            try:
-                event = parse_line(line)
-            except ValidationError:
-                continue  # the demo traffic writes some malformed lines on purpose
-            if event.event_type == "impression" and event.experiment_id == experiment_id:
-                events[event.event_id] = event
-    impressions: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    firsts: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    seen: set[str] = set()
-    views: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    viewed: set[tuple] = set()
-    for event in sorted(events.values(), key=lambda e: e.ts):
-        key = (event.model_code, event.hour)
-        batch = event.batch_id or UNKNOWN_BATCH
-        impressions[key][batch] += 1
-        if event.member_id not in seen:
-            seen.add(event.member_id)
-            firsts[key][batch] += 1
-        # a draw: the member's first view under a batch, per hour
-        draw = (event.member_id, batch, event.hour)
-        if draw not in viewed:
-            viewed.add(draw)
-            views[key][batch] += 1
-    return [
-        {
-            "experiment_id": experiment_id,
-            "model_code": model,
-            "hour": hour,
-            "impressions_by_batch": dict(impressions[(model, hour)]),
-            "first_members_by_batch": dict(firsts.get((model, hour), {})),
-            "first_views_by_batch": dict(views.get((model, hour), {})),
-        }
-        for model, hour in impressions
-    ]
 
 
 def test_six_demo_hours_raise_no_srm_alarm(tmp_path: Path) -> None:
@@ -75,10 +30,7 @@ def test_six_demo_hours_raise_no_srm_alarm(tmp_path: Path) -> None:
     try:
         assert stack.store is not None
         experiments = {e: stack.store.get_experiment(e) for e in ("EXP-01", "EXP-02")}
-        deadline = time.monotonic() + 300
-        while stack.hours_done < 6 and time.monotonic() < deadline:
-            assert stack.healthy(), stack.errors
-            time.sleep(0.5)
+        stack.wait_for(hours=6, timeout=300)
     finally:
         stack.stop()
     assert stack.hours_done >= 6

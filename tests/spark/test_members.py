@@ -10,19 +10,19 @@ earlier hour processed late, a rebuild -- and with duplicated deliveries in the 
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from services.events import EventLogWriter, parse_line
-from services.exceptions import ValidationError
+from services.events import EventLogWriter
 from services.mongo import schema
 from services.mongo.first_assignments import MongoFirstAssignments
 from services.traffic import ArmSpec, TrafficConfig, generate
 from spark.members import FirstAssignment, merge_first
 from spark.update_params import JobSettings, run_update
+from tests.lake import first_member_counts, lake_impressions
 from tests.spark.test_job import S1, S2, START, A, B, setup_experiments
 
 pytestmark = pytest.mark.spark
@@ -63,27 +63,9 @@ def write_hours(root: Path, start: datetime, hours: int, seed: int, writer: str)
         generate(config, w, choose=choose)
 
 
-def independent_counts(root: Path, end: datetime) -> dict[str, dict[tuple, int]]:
+def independent_counts(root: Path, end: datetime) -> dict[str, Counter[tuple]]:
     """``{experiment: {(model, hour, batch): members}}`` from the raw lines of hours < end."""
-    impressions = {}
-    for path in root.glob("dt=*/hour=*/part-*.jsonl"):
-        for line in path.read_text().splitlines():
-            try:
-                event = parse_line(line)
-            except ValidationError:
-                continue
-            if event.event_type == "impression" and event.hour < end:
-                impressions[event.event_id] = event
-    first: dict[tuple[str, str], tuple] = {}
-    for e in impressions.values():
-        order = (e.ts.replace(tzinfo=None), e.model_code, e.batch_id or "unknown")
-        key = (e.experiment_id, e.member_id)
-        if key not in first or order < first[key]:
-            first[key] = order
-    out: dict[str, dict[tuple, int]] = defaultdict(lambda: defaultdict(int))
-    for (experiment_id, _), (ts, model, batch) in first.items():
-        out[experiment_id][(model, ts.replace(minute=0, second=0, microsecond=0), batch)] += 1
-    return out
+    return first_member_counts(lake_impressions(root, before=end))
 
 
 def stored_counts(db, experiment_id: str) -> dict[tuple, int]:
@@ -102,14 +84,8 @@ def hour_total(db, experiment_id: str, hour: datetime) -> int:
 def distinct_members(root: Path, end: datetime) -> dict[str, int]:
     """Distinct member ids with an impression per experiment, straight from the lines."""
     members: dict[str, set[str]] = defaultdict(set)
-    for path in root.glob("dt=*/hour=*/part-*.jsonl"):
-        for line in path.read_text().splitlines():
-            try:
-                event = parse_line(line)
-            except ValidationError:
-                continue
-            if event.event_type == "impression" and event.hour < end:
-                members[event.experiment_id].add(event.member_id)
+    for event in lake_impressions(root, before=end):
+        members[event.experiment_id].add(event.member_id)
     return {e: len(m) for e, m in members.items()}
 
 
@@ -180,15 +156,10 @@ def test_the_static_batch_records_a_member_srm_on_the_distinct_members(
     # AND the draw-mode test counts draws: each member's first impression per batch and hour
     dynamic = store.parameter_history("EXP-01")[-1]
     assert dynamic.srm["unit"] == "draws"
-    draws = set()
-    for path in root.glob("dt=*/hour=*/part-*.jsonl"):
-        for line in path.read_text().splitlines():
-            try:
-                e = parse_line(line)
-            except ValidationError:
-                continue
-            if e.event_type == "impression" and e.experiment_id == "EXP-01" and e.hour < end:
-                draws.add((e.member_id, e.batch_id or "unknown", e.hour))
+    draws = {
+        (e.member_id, e.batch_id or "unknown", e.hour)
+        for e in lake_impressions(root, "EXP-01", before=end)
+    }
     assert sum(dynamic.srm["observed"]) + dynamic.srm["excluded"] == len(draws)
     impressions = sum(
         d["impressions"] for d in store.db[schema.HOURLY_METRICS].find({"experiment_id": "EXP-01"})
