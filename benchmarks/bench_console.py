@@ -1,6 +1,7 @@
 """Render time of each console page (AppTest) with 20 experiments and 90 days of hourly metrics.
 
 Run: .venv/bin/python benchmarks/bench_console.py [--runs 3] [--days 90] [--experiments 20]
+     [--pages live_ctr,winners] [--mongo-dir DIR (seed once, reuse)]
 
 Starts its own embedded MongoDB in a temporary folder, seeds it with ``insert_many`` (the embedded
 server is slow at upserts that insert) with what the parameter job writes: hourly metrics, and an
@@ -32,6 +33,7 @@ def seed(store, n_experiments: int, days: int, batch_days: float, end: datetime)
     from services.experiments import Area, Arm, Experiment, ExperimentType
     from services.mongo import schema
     from services.mongo.repository import batch_to_doc
+    from services.reports.posteriors import batch_figures
 
     for i in range(n_experiments):
         area = f"AREA{i:02d}"
@@ -50,8 +52,12 @@ def seed(store, n_experiments: int, days: int, batch_days: float, end: datetime)
         )
         store.replace_hourly_metrics(exp.experiment_id, sorted({m.hour for m in metrics}), metrics)
         if batches:
+            # With the figures the job stores with every batch (save_parameter_batch).
             store.db[schema.PARAMETER_BATCHES].insert_many(
-                [batch_to_doc(b, created_at=b.created_at) for b in batches[:-1]]
+                [
+                    {**batch_to_doc(b, created_at=b.created_at), "figures": batch_figures(b)}
+                    for b in batches[:-1]
+                ]
             )
             store.save_parameter_batch(batches[-1])
 
@@ -67,7 +73,21 @@ def main() -> int:
         default=7.0,
         help="days of hourly parameter batches per dynamic experiment",
     )
+    parser.add_argument(
+        "--mongo-dir",
+        type=Path,
+        default=None,
+        help="keep the seeded database in this folder and reuse it on the next run "
+        "(default: a temporary folder, seeded every run)",
+    )
+    parser.add_argument(
+        "--pages", default=",".join(PAGES), help="comma-separated pages to render (default: all)"
+    )
     args = parser.parse_args()
+    pages = [p for p in args.pages.split(",") if p]
+    unknown = sorted(set(pages) - set(PAGES))
+    if unknown:
+        parser.error(f"unknown page(s) {', '.join(unknown)}; known: {', '.join(PAGES)}")
 
     import streamlit as st
     from streamlit.testing.v1 import AppTest
@@ -77,13 +97,19 @@ def main() -> int:
 
     end = datetime(2026, 11, 28, 9)
     with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedMongo(data_dir=Path(tmp) / "mongo").start()
+        folder = args.mongo_dir or Path(tmp) / "mongo"
+        marker = folder / f"seeded-{args.experiments}x{args.days}x{args.batch_days:g}"
+        server = EmbeddedMongo(data_dir=folder).start()
         try:
             db = connect(server.uri, db_name="bench")
             store = MongoStore(db)
             store.ensure_indexes()
             t0 = time.perf_counter()
-            seed(store, args.experiments, args.days, args.batch_days, end)
+            if not marker.exists():
+                db.client.drop_database("bench")
+                store.ensure_indexes()
+                seed(store, args.experiments, args.days, args.batch_days, end)
+                marker.touch()
             print(
                 f"seeded {args.experiments} experiments x {args.days} days of hourly metrics "
                 f"({db['hourly_metrics'].count_documents({}):,} rows, "
@@ -93,7 +119,7 @@ def main() -> int:
             os.environ["MONGODB_URI"] = server.uri
             os.environ["MONGODB_DB"] = "bench"
             print(f"{'page':<12} {'cold s':>7} {'warm s':>7} {'runs':>5}")
-            for page in PAGES:
+            for page in pages:
                 times, warm = [], []
                 for _ in range(args.runs):
                     at = AppTest.from_file(str(ROOT / "console" / "app.py"), default_timeout=300)

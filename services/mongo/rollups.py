@@ -4,7 +4,8 @@
 ``daily_metrics_state`` one per experiment whose roll-ups are complete. Every write is by ``_id``
 (fast on the embedded server, atomic per document on any MongoDB): replacing hours reads the
 touched days' documents by ``_id``, swaps those hours' cells and recomputes the decision path
-from the first touched day on (in steady state the last day or two).
+from the first touched day on (in steady state the last day or two). The posterior figures
+stored with each parameter batch, the other aggregate kept at write time, are read here too.
 
 Data written before the roll-up existed is rolled up once per experiment, from the hourly
 collection: by ``dynab init-db`` for every experiment, or lazily the first time an experiment's
@@ -23,6 +24,8 @@ from pymongo.database import Database
 
 from services.hourly_metrics import HourlyMetric
 from services.mongo import schema
+from services.parameters import ParameterBatch
+from services.reports.posteriors import batch_figures, figures_match
 from services.reports.rollups import (
     cells_of,
     day_id,
@@ -190,3 +193,26 @@ def ensure_all(db: Database) -> dict[str, int]:
         if db[DAILY_METRICS_STATE].find_one({"_id": experiment_id}) is None:
             done[str(experiment_id)] = rollups.rebuild(str(experiment_id))
     return done
+
+
+def stored_batch_figures(
+    db: Database, experiment_id: str, batches: Sequence[ParameterBatch]
+) -> dict[str, list[dict[str, Any]]]:
+    """The posterior figures stored with ``batches`` (by batch id), for the batch history.
+
+    A batch written before figures were stored (or whose stored figures no longer match its
+    arms) gets them computed and written back by ``_id``: a lazy backfill, once per batch.
+    """
+    wanted = {b.batch_id: b for b in batches}
+    out: dict[str, list[dict[str, Any]]] = {}
+    col = db[schema.PARAMETER_BATCHES]
+    for doc in col.find({"experiment_id": experiment_id}, {"batch_id": 1, "figures": 1}):
+        batch = wanted.get(doc.get("batch_id"))
+        if batch is None:
+            continue
+        figures = doc.get("figures")
+        if not figures_match(batch, figures):
+            figures = batch_figures(batch)
+            col.update_one({"_id": doc["_id"]}, {"$set": {"figures": figures}})
+        out[batch.batch_id] = figures
+    return out
