@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReplaceOne
@@ -97,17 +97,21 @@ class DailyRollups:
                 previous=None,
                 later=[],
             )
-        self.db[DAILY_METRICS_STATE].replace_one(
-            {"_id": experiment_id}, {"_id": experiment_id, "complete": True}, upsert=True
-        )
+        self._save_state(experiment_id, min(by_day, default=None), max(by_day, default=None))
         return len(by_day)
 
     def replace_hours(
         self, experiment_id: str, hours: Sequence[datetime], rows: Iterable[HourlyMetric]
     ) -> None:
         """Make ``rows`` the whole content of ``hours`` in the roll-up (after the hourly
-        collection was written the same way)."""
-        if self.db[DAILY_METRICS_STATE].find_one({"_id": experiment_id}) is None:
+        collection was written the same way).
+
+        In steady state (the newest hours) every read and write is by ``_id``: the state, the
+        touched days, the day before them; the days after them are read only when there are
+        some (late data for an older day), since their decision path moves too.
+        """
+        state = self.db[DAILY_METRICS_STATE].find_one({"_id": experiment_id})
+        if state is None:
             self.rebuild(experiment_id)  # reads the hours just written too
             return
         rows = list(rows)
@@ -118,30 +122,53 @@ class DailyRollups:
         for day in touched:
             old = self.col.find_one({"_id": day_id(experiment_id, day)}, {"cells": 1})
             changed[day] = replace_cells((old or {}).get("cells") or (), day, hours, rows)
-        previous = next(
-            iter(
-                self.col.find({"experiment_id": experiment_id, "day": {"$lt": touched[0]}})
-                .sort("day", DESCENDING)
-                .limit(1)
-            ),
-            None,
-        )
+        first, last = state.get("first_day"), state.get("last_day")
         codes = self._model_codes(experiment_id)
-        if codes is None:
-            previous, since = None, None
-        elif previous is not None and previous.get("models") != codes:
-            # The running sums before the touched days were kept for other models (or never):
-            # recompute the path of every day.
-            previous, since = None, {}
-        else:
-            since = {"$gt": touched[0]}
-        later = []
-        if since is not None:
-            query: dict[str, Any] = {"experiment_id": experiment_id}
-            if since:
-                query["day"] = since
-            later = [d for d in self.col.find(query) if d["day"] not in changed]
+        previous: dict[str, Any] | None = None
+        later: list[dict[str, Any]] = []
+        if codes is not None:
+            if first is None or first < touched[0]:
+                previous = self._day_before(experiment_id, touched[0])
+            since: dict[str, Any] | None = None
+            if previous is not None and previous.get("models") != codes:
+                # The running sums before the touched days were kept for other models (or
+                # never): recompute the path of every day.
+                previous, since = None, {}
+            elif last is None or last > touched[0]:
+                since = {"day": {"$gt": touched[0]}}
+            if since is not None:
+                later = [
+                    d
+                    for d in self.col.find({"experiment_id": experiment_id, **since})
+                    if d["day"] not in changed
+                ]
         self._write(experiment_id, changed, codes, previous=previous, later=later)
+        self._save_state(
+            experiment_id,
+            min(touched[0], first or touched[0]),
+            max(touched[-1], last or touched[-1]),
+        )
+
+    def _day_before(self, experiment_id: str, day: datetime) -> dict[str, Any] | None:
+        """The newest day document before ``day``: the previous day by ``_id``, else a query."""
+        doc = self.col.find_one({"_id": day_id(experiment_id, day - timedelta(days=1))})
+        if doc is not None:
+            return doc
+        found = (
+            self.col.find({"experiment_id": experiment_id, "day": {"$lt": day}})
+            .sort("day", DESCENDING)
+            .limit(1)
+        )
+        return next(iter(found), None)
+
+    def _save_state(
+        self, experiment_id: str, first: datetime | None, last: datetime | None
+    ) -> None:
+        self.db[DAILY_METRICS_STATE].replace_one(
+            {"_id": experiment_id},
+            {"_id": experiment_id, "complete": True, "first_day": first, "last_day": last},
+            upsert=True,
+        )
 
     def _model_codes(self, experiment_id: str) -> list[str] | None:
         """The experiment's models in its order; None for hourly rows of an experiment the store
