@@ -112,6 +112,24 @@ def rows_from_days(
     return rows
 
 
+def by_day(rows: Iterable[Any]) -> list[HourCounts]:
+    """Hourly rows summed per (day, model), each stamped with its day's first hour: what a chart
+    of a long range draws (one point a day instead of 24)."""
+    sums: dict[tuple[datetime, str], list[int]] = {}
+    ids: dict[tuple[datetime, str], str] = {}
+    for r in rows:
+        key = (day_start(r.hour), str(r.model_code))
+        cell = sums.setdefault(key, [0, 0, 0])
+        cell[0] += int(r.impressions)
+        cell[1] += int(r.clicks)
+        cell[2] += int(getattr(r, "orders", 0) or 0)
+        ids[key] = str(r.experiment_id)
+    return [
+        HourCounts(ids[key], key[1], key[0], *sums[key])
+        for key in sorted(sums, key=lambda k: (k[0], k[1]))
+    ]
+
+
 def day_path(
     model_codes: Sequence[str],
     cells: Iterable[Sequence[Any]],

@@ -100,6 +100,11 @@ def test_winners_shows_the_decision_with_stratified_beside_pooled(make_app, demo
     assert status in {"collecting", "leader", "winner", "no-difference"}
     table = frame(at, "Model").set_index("Model")
     assert set(table.index) == {"EXP-01-APS002-01", "EXP-01-NCF-01"}
+    pooled = next(f.value for f in at.dataframe if "Pooled CTR" in f.value).set_index("Model")
+    assert list(pooled.index) == list(table.index)
+    # The rule's figures, then the pooled ones beside them (a table each: both fit the page).
+    assert "Pooled CTR" not in table and "CTR" not in pooled
+    table = table.join(pooled)
     for column in ("CTR", "Pooled CTR", "P(best)", "Expected loss", "Pooled P(best)"):
         assert (table[column] != "—").all()
     for ctr, band in zip(table["CTR"], table["CTR 95% interval"], strict=True):
