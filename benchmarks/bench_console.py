@@ -3,12 +3,16 @@
 Run: .venv/bin/python benchmarks/bench_console.py [--runs 3] [--days 90] [--experiments 20]
      [--pages live_ctr,winners] [--mongo-dir DIR (seed once, reuse)]
 
-Starts its own embedded MongoDB in a temporary folder, seeds it with ``insert_many`` (the embedded
-server is slow at upserts that insert) with what the parameter job writes: hourly metrics, and an
-hourly parameter batch for the last ``--batch-days`` of every experiment (static ones included).
-Prints, per page, the median of ``--runs`` cold renders (Streamlit's caches cleared before each:
-the first visit after the 30 s query cache expired) and of as many warm reruns (the same page
-again at once: a widget changed, a revisit). It reports figures; it asserts nothing.
+Starts its own embedded MongoDB in a temporary folder (or ``--mongo-dir``, seeded once and
+reused) and seeds it with what the parameter job writes: hourly metrics through the store
+(which keeps the daily roll-ups the pages read), and an hourly parameter batch for the last
+``--batch-days`` of every experiment (static ones included; older ones with ``insert_many``, the
+embedded server being slow at upserts that insert). Prints, per page, the median of ``--runs``
+cold renders (Streamlit's caches cleared before each: the first visit after the 30 s query cache
+expired) and of as many warm reruns (the same page again at once: a widget changed, a revisit),
+and every cold run in order: Posteriors' first one on a fresh database also computes and stores
+the figures of every batch it shows (done once per batch). It reports figures; it asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ def seed(store, n_experiments: int, days: int, batch_days: float, end: datetime)
     from services.experiments import Area, Arm, Experiment, ExperimentType
     from services.mongo import schema
     from services.mongo.repository import batch_to_doc
-    from services.reports.posteriors import batch_figures
 
     for i in range(n_experiments):
         area = f"AREA{i:02d}"
@@ -52,12 +55,8 @@ def seed(store, n_experiments: int, days: int, batch_days: float, end: datetime)
         )
         store.replace_hourly_metrics(exp.experiment_id, sorted({m.hour for m in metrics}), metrics)
         if batches:
-            # With the figures the job stores with every batch (save_parameter_batch).
             store.db[schema.PARAMETER_BATCHES].insert_many(
-                [
-                    {**batch_to_doc(b, created_at=b.created_at), "figures": batch_figures(b)}
-                    for b in batches[:-1]
-                ]
+                [batch_to_doc(b, created_at=b.created_at) for b in batches[:-1]]
             )
             store.save_parameter_batch(batches[-1])
 
@@ -118,7 +117,7 @@ def main() -> int:
             )
             os.environ["MONGODB_URI"] = server.uri
             os.environ["MONGODB_DB"] = "bench"
-            print(f"{'page':<12} {'cold s':>7} {'warm s':>7} {'runs':>5}")
+            print(f"{'page':<12} {'cold s':>7} {'warm s':>7} {'runs':>5}   cold runs in order")
             for page in pages:
                 times, warm = [], []
                 for _ in range(args.runs):
@@ -140,7 +139,7 @@ def main() -> int:
                         return 1
                 print(
                     f"{page:<12} {statistics.median(times):>7.2f} {statistics.median(warm):>7.2f}"
-                    f" {args.runs:>5}"
+                    f" {args.runs:>5}   cold {', '.join(f'{t:.2f}' for t in times)}"
                 )
             st.cache_resource.clear()
             db.client.close()

@@ -160,8 +160,8 @@ def decision_report(
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
 def batch_history(src: Source, experiment_id: str) -> pd.DataFrame:
     """Posterior mean, interval, P(best) and expected loss of every shown batch (Posteriors):
-    two integrals per batch, stored with each batch when it is written (computed and stored
-    here for a batch written before that)."""
+    two integrals per batch, stored with the batch the first time it is shown, so that each
+    batch is computed once."""
     batches = parameter_history(src, experiment_id)
     figures = stored_batch_figures(_store(src.uri, src.db_name).db, experiment_id, batches)
     return batch_history_frame(batches, figures=figures)

@@ -513,7 +513,6 @@ class MongoStore:
     def save_held_batch(self, batch: ParameterBatch) -> None:
         """Record ``batch`` as held: kept in the history, the parameters in force untouched."""
         doc = batch_to_doc(batch, created_at=batch.created_at or self.clock.now())
-        doc["figures"] = _figures(batch)
         doc["held"] = True
         doc["_id"] = batch_doc_id(batch.experiment_id, batch.batch_id)
         self.db[schema.PARAMETER_BATCHES].replace_one({"_id": doc["_id"]}, doc, upsert=True)
@@ -596,7 +595,6 @@ class MongoStore:
         doc = {
             "_id": batch_doc_id(batch.experiment_id, batch.batch_id),
             **batch_to_doc(batch, created_at=batch.created_at or now),
-            "figures": _figures(batch),
         }
         batches = self.db[schema.PARAMETER_BATCHES]
         try:
@@ -784,14 +782,6 @@ class MongoStore:
 
     def lease(self, name: str) -> dict[str, Any] | None:
         return _strip(self.db[schema.JOB_LEASES].find_one({"_id": name}))
-
-
-def _figures(batch: ParameterBatch) -> list[dict[str, Any]]:
-    """The batch's posterior figures, stored with it for the console's batch history (two
-    integrals now instead of at every visit). Imported here: the selector never loads them."""
-    from services.reports.posteriors import batch_figures
-
-    return batch_figures(batch)
 
 
 def batch_doc_id(experiment_id: str, batch_id: str) -> str:

@@ -5,7 +5,7 @@
 (fast on the embedded server, atomic per document on any MongoDB): replacing hours reads the
 touched days' documents by ``_id``, swaps those hours' cells and recomputes the decision path
 from the first touched day on (in steady state the last day or two). The posterior figures
-stored with each parameter batch, the other aggregate kept at write time, are read here too.
+stored with each parameter batch (at its first display) are read and written here too.
 
 Data written before the roll-up existed is rolled up once per experiment, from the hourly
 collection: by ``dynab init-db`` for every experiment, or lazily the first time an experiment's
@@ -227,8 +227,9 @@ def stored_batch_figures(
 ) -> dict[str, list[dict[str, Any]]]:
     """The posterior figures stored with ``batches`` (by batch id), for the batch history.
 
-    A batch written before figures were stored (or whose stored figures no longer match its
-    arms) gets them computed and written back by ``_id``: a lazy backfill, once per batch.
+    A batch without them (new since the last display, or rewritten since: its figures no longer
+    match its arms) gets them computed and written back by ``_id`` -- once per batch, by the
+    first console that shows it, so that the parameter job's writes stay as cheap as they were.
     """
     wanted = {b.batch_id: b for b in batches}
     out: dict[str, list[dict[str, Any]]] = {}

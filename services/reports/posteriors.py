@@ -98,8 +98,9 @@ def batch_figures(batch: ParameterBatch, level: float = 0.95) -> list[dict[str, 
     """Per arm of ``batch``: its alpha and beta, posterior mean, credible interval, P(best) and
     expected loss under Beta(1 + alpha, 1 + beta) -- what the batch history shows.
 
-    Two integrals per batch: stored with the batch when it is written, so that a page showing
-    hundreds of batches does not compute them all again.
+    Two integrals per batch (~15 ms for 3 arms, ~85 ms for 10): stored with the batch at its
+    first display (services/mongo/rollups.stored_batch_figures), so that a page showing hundreds
+    of batches computes only the new ones, and the parameter job does not pay for them.
     """
     if not batch.arms:
         return []
