@@ -116,10 +116,14 @@ def audit_history(src: Source, experiment_id: str) -> list[AuditEntry]:
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
-def daily_rollups(src: Source, experiment_id: str) -> list[dict[str, Any]]:
+def daily_rollups(
+    src: Source, experiment_id: str, start: datetime | None = None, end: datetime | None = None
+) -> list[dict[str, Any]]:
     """The experiment's daily roll-ups (one document per day: its hourly counts and decision
-    path), rolled up from the hourly metrics first if they never were."""
-    return DailyRollups(_store(src.uri, src.db_name).db).days(experiment_id)
+    path) holding hours in ``start <= hour < end``, rolled up from the hourly metrics first if
+    they never were."""
+    store = DailyRollups(_store(src.uri, src.db_name).db)
+    return store.days(experiment_id, start=start, end=end)
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
@@ -130,7 +134,8 @@ def hourly_metrics(
 
     From the daily roll-ups: one document per day instead of one per model and hour.
     """
-    return rows_from_days(daily_rollups(src, experiment_id), start=start, end=end)
+    days = daily_rollups(src, experiment_id, start, end)
+    return rows_from_days(days, start=start, end=end)
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
