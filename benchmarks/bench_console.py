@@ -104,13 +104,15 @@ def main() -> int:
             store = MongoStore(db)
             store.ensure_indexes()
             t0 = time.perf_counter()
-            if not marker.exists():
+            reused = marker.exists()
+            if not reused:
                 db.client.drop_database("bench")
                 store.ensure_indexes()
                 seed(store, args.experiments, args.days, args.batch_days, end)
                 marker.touch()
             print(
-                f"seeded {args.experiments} experiments x {args.days} days of hourly metrics "
+                f"{'reused' if reused else 'seeded'} {args.experiments} experiments x "
+                f"{args.days} days of hourly metrics "
                 f"({db['hourly_metrics'].count_documents({}):,} rows, "
                 f"{db['parameter_batches'].count_documents({}):,} batches) "
                 f"in {time.perf_counter() - t0:.1f} s"
