@@ -104,6 +104,10 @@ MODEL_COLUMNS_HELP = {
 BESIDE_COLUMNS = ["Pooled CTR", "Pooled P(best)", "Order rate", "Order rate 95% interval"]
 
 
+#: Columns of the window table shown in a table of their own, beside the models' figures.
+LIFT_COLUMNS = ["Lift vs control", "Lift 95% interval", "P(better than control)"]
+
+
 def decision_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The Winners decision table (from ``services.reports.decision.decision_frame``) with
     human column names and the one number format."""

@@ -151,12 +151,23 @@ else:
         c3.metric("Lift over control", "control leads")
     frame = rt.frame()
     window_table = fmt.realtime_table(frame)
+    # Two tables that fit the page: each model's figures, then its lift over the control (the
+    # CSV has both).
+    lift_part = window_table[["Model", *fmt.LIFT_COLUMNS]]
+    model_part = window_table.drop(columns=fmt.LIFT_COLUMNS)
     st.dataframe(
-        window_table,
+        model_part,
         hide_index=True,
         width="stretch",
         key="winners_realtime",
-        column_config=fmt.table_help(window_table),
+        column_config=fmt.table_help(model_part),
+    )
+    st.dataframe(
+        lift_part,
+        hide_index=True,
+        width="stretch",
+        key="winners_realtime_lift",
+        column_config=fmt.table_help(lift_part),
     )
     fmt.csv_button(st, window_table, f"{exp.experiment_id}-window")
     lifts = frame[~frame["control"]].dropna(subset=["lift"])

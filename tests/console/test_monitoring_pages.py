@@ -76,8 +76,14 @@ def test_winners_realtime_and_daily(make_app, demo) -> None:
     assert not at.exception
     leader = at.metric[3].value  # after the decision's three metrics
     assert leader == "EXP-01-APS002-01"
-    tables = [f.value for f in at.dataframe if "P(better than control)" in f.value.columns]
-    realtime = tables[0].set_index("Model")
+    lifts = next(f.value for f in at.dataframe if "P(better than control)" in f.value.columns)
+    # The window's table of models (the decision's own table has the lift in it).
+    models = next(
+        f.value
+        for f in at.dataframe
+        if "Expected loss" in f.value.columns and "Lift vs control" not in f.value.columns
+    )
+    realtime = models.set_index("Model").join(lifts.set_index("Model"))
     # The control row says "control" and shows "—" where a figure does not apply, never None.
     assert realtime.loc["EXP-01-APS002-01", "Role"] == "control"
     assert realtime.loc["EXP-01-APS002-01", "Lift vs control"] == "—"
