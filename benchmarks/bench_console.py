@@ -1,13 +1,18 @@
 """Render time of each console page (AppTest) with 20 experiments and 90 days of hourly metrics.
 
 Run: .venv/bin/python benchmarks/bench_console.py [--runs 3] [--days 90] [--experiments 20]
+     [--pages live_ctr,winners] [--mongo-dir DIR (seed once, reuse)]
 
-Starts its own embedded MongoDB in a temporary folder, seeds it with ``insert_many`` (the embedded
-server is slow at upserts that insert) with what the parameter job writes: hourly metrics, and an
-hourly parameter batch for the last ``--batch-days`` of every experiment (static ones included).
-Prints, per page, the median of ``--runs`` cold renders (Streamlit's caches cleared before each:
-the first visit after the 30 s query cache expired) and of as many warm reruns (the same page
-again at once: a widget changed, a revisit). It reports figures; it asserts nothing.
+Starts its own embedded MongoDB in a temporary folder (or ``--mongo-dir``, seeded once and
+reused) and seeds it with what the parameter job writes: hourly metrics through the store
+(which keeps the daily roll-ups the pages read), and an hourly parameter batch for the last
+``--batch-days`` of every experiment (static ones included; older ones with ``insert_many``, the
+embedded server being slow at upserts that insert). Prints, per page, the median of ``--runs``
+cold renders (Streamlit's caches cleared before each: the first visit after the 30 s query cache
+expired) and of as many warm reruns (the same page again at once: a widget changed, a revisit),
+and every cold run in order: Posteriors' first one on a fresh database also computes and stores
+the figures of every batch it shows (done once per batch). It reports figures; it asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -67,7 +72,21 @@ def main() -> int:
         default=7.0,
         help="days of hourly parameter batches per dynamic experiment",
     )
+    parser.add_argument(
+        "--mongo-dir",
+        type=Path,
+        default=None,
+        help="keep the seeded database in this folder and reuse it on the next run "
+        "(default: a temporary folder, seeded every run)",
+    )
+    parser.add_argument(
+        "--pages", default=",".join(PAGES), help="comma-separated pages to render (default: all)"
+    )
     args = parser.parse_args()
+    pages = [p for p in args.pages.split(",") if p]
+    unknown = sorted(set(pages) - set(PAGES))
+    if unknown:
+        parser.error(f"unknown page(s) {', '.join(unknown)}; known: {', '.join(PAGES)}")
 
     import streamlit as st
     from streamlit.testing.v1 import AppTest
@@ -77,23 +96,31 @@ def main() -> int:
 
     end = datetime(2026, 11, 28, 9)
     with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedMongo(data_dir=Path(tmp) / "mongo").start()
+        folder = args.mongo_dir or Path(tmp) / "mongo"
+        marker = folder / f"seeded-{args.experiments}x{args.days}x{args.batch_days:g}"
+        server = EmbeddedMongo(data_dir=folder).start()
         try:
             db = connect(server.uri, db_name="bench")
             store = MongoStore(db)
             store.ensure_indexes()
             t0 = time.perf_counter()
-            seed(store, args.experiments, args.days, args.batch_days, end)
+            reused = marker.exists()
+            if not reused:
+                db.client.drop_database("bench")
+                store.ensure_indexes()
+                seed(store, args.experiments, args.days, args.batch_days, end)
+                marker.touch()
             print(
-                f"seeded {args.experiments} experiments x {args.days} days of hourly metrics "
+                f"{'reused' if reused else 'seeded'} {args.experiments} experiments x "
+                f"{args.days} days of hourly metrics "
                 f"({db['hourly_metrics'].count_documents({}):,} rows, "
                 f"{db['parameter_batches'].count_documents({}):,} batches) "
                 f"in {time.perf_counter() - t0:.1f} s"
             )
             os.environ["MONGODB_URI"] = server.uri
             os.environ["MONGODB_DB"] = "bench"
-            print(f"{'page':<12} {'cold s':>7} {'warm s':>7} {'runs':>5}")
-            for page in PAGES:
+            print(f"{'page':<12} {'cold s':>7} {'warm s':>7} {'runs':>5}   cold runs in order")
+            for page in pages:
                 times, warm = [], []
                 for _ in range(args.runs):
                     at = AppTest.from_file(str(ROOT / "console" / "app.py"), default_timeout=300)
@@ -114,7 +141,7 @@ def main() -> int:
                         return 1
                 print(
                     f"{page:<12} {statistics.median(times):>7.2f} {statistics.median(warm):>7.2f}"
-                    f" {args.runs:>5}"
+                    f" {args.runs:>5}   cold {', '.join(f'{t:.2f}' for t in times)}"
                 )
             st.cache_resource.clear()
             db.client.close()

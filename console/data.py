@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 import streamlit as st
@@ -19,12 +19,13 @@ from services.audit import AuditEntry
 from services.clock import Clock, clock_from_env
 from services.experiments import Area, Experiment
 from services.guardrails.incidents import Incident, IncidentStatus
-from services.hourly_metrics import HourlyMetric
 from services.mongo.incidents import list_incidents
 from services.mongo.repository import DEFAULT_DB, MongoStore, connect
+from services.mongo.rollups import DailyRollups, stored_batch_figures
 from services.parameters import ParameterBatch
 from services.reports.decision import DecisionReport, build_report
 from services.reports.posteriors import batch_history_frame
+from services.reports.rollups import HourCounts, decision_history_from_days, rows_from_days
 
 #: Seconds a query result is reused; the parameter job writes at most once a batch interval.
 QUERY_TTL = 30
@@ -115,10 +116,27 @@ def audit_history(src: Source, experiment_id: str) -> list[AuditEntry]:
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def daily_rollups(
+    src: Source, experiment_id: str, start: datetime | None = None, end: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The experiment's daily roll-ups (one document per day: its hourly counts and decision
+    path) holding hours in ``start <= hour < end``, rolled up from the hourly metrics first if
+    they never were."""
+    store = DailyRollups(_store(src.uri, src.db_name).db)
+    return store.days(experiment_id, start=start, end=end)
+
+
 def hourly_metrics(
     src: Source, experiment_id: str, start: datetime | None = None, end: datetime | None = None
-) -> list[HourlyMetric]:
-    return _store(src.uri, src.db_name).hourly_metrics(experiment_id, start=start, end=end)
+) -> list[HourCounts]:
+    """Hourly counts (impressions, clicks, orders) per model with ``start <= hour < end``.
+
+    From the daily roll-ups (cached): one document per day instead of one per model and hour.
+    Not cached itself: unpickling thousands of rows from the cache takes longer than unpacking
+    them from the cached days again.
+    """
+    days = daily_rollups(src, experiment_id, start, end)
+    return rows_from_days(days, start=start, end=end)
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
@@ -138,18 +156,21 @@ def decision_report(
     a rerun (a date picked, another section opened) reuses it. Cached by experiment and
     configuration version; ``_experiment`` is that version, not hashed.
     """
-    return build_report(
-        _experiment,
-        hourly_metrics(src, experiment_id),
-        parameter_history(src, experiment_id),
-    )
+    batches = parameter_history(src, experiment_id)
+    # The rule's path as the roll-ups keep it; recomputed from the hours when they cannot say
+    # (days rolled up for other models).
+    path = decision_history_from_days(_experiment, daily_rollups(src, experiment_id), batches)
+    return build_report(_experiment, hourly_metrics(src, experiment_id), batches, history=path)
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
 def batch_history(src: Source, experiment_id: str) -> pd.DataFrame:
     """Posterior mean, interval, P(best) and expected loss of every shown batch (Posteriors):
-    an integral per batch and model, so kept as long as the batches it comes from."""
-    return batch_history_frame(parameter_history(src, experiment_id))
+    two integrals per batch, stored with the batch the first time it is shown, so that each
+    batch is computed once."""
+    batches = parameter_history(src, experiment_id)
+    figures = stored_batch_figures(_store(src.uri, src.db_name).db, experiment_id, batches)
+    return batch_history_frame(batches, figures=figures)
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)

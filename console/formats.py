@@ -100,6 +100,14 @@ MODEL_COLUMNS_HELP = {
 }
 
 
+#: Columns of the decision table shown beside the rule's own figures, in a table of their own.
+BESIDE_COLUMNS = ["Pooled CTR", "Pooled P(best)", "Order rate", "Order rate 95% interval"]
+
+
+#: Columns of the window table shown in a table of their own, beside the models' figures.
+LIFT_COLUMNS = ["Lift vs control", "Lift 95% interval", "P(better than control)"]
+
+
 def decision_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The Winners decision table (from ``services.reports.decision.decision_frame``) with
     human column names and the one number format."""
@@ -206,8 +214,10 @@ def chart(container: Any, chart_: alt.TopLevelMixin, name: str, **kwargs: Any) -
     drawn = container.altair_chart(chart_, **kwargs)
     # Files are drawn at a fixed width ("stretch" has no width off-screen).
     fixed = chart_.properties(width=720) if not _is_compound(chart_) else chart_
-    left, right, _ = container.columns([1, 1, 6])
-    left.download_button(
+    # A row sized by its buttons, not columns: in a half-width column, fixed column shares
+    # left the buttons too narrow for their labels.
+    row = container.container(horizontal=True, gap="small")
+    row.download_button(
         "PNG",
         data=lambda: chart_png(fixed),
         file_name=f"{name}.png",
@@ -216,7 +226,7 @@ def chart(container: Any, chart_: alt.TopLevelMixin, name: str, **kwargs: Any) -
         on_click="ignore",
         icon=":material/download:",
     )
-    right.download_button(
+    row.download_button(
         "SVG",
         data=lambda: chart_svg(fixed),
         file_name=f"{name}.svg",

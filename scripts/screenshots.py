@@ -69,11 +69,13 @@ def shoot(url: str, users: dict[str, str], out: Path) -> list[Path]:
             page.get_by_label("User name", exact=True).fill(user)
             page.get_by_label("Password", exact=True).fill(password)
             page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+            expect(page.get_by_role("heading", name="Overview", exact=True).first).to_be_visible()
             nav = page.locator('[data-testid="stSidebarNav"]')
             for i, title in enumerate(MENU, start=1):
                 nav.get_by_role("link", name=title).click()
-                expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+                # While a page reruns, Streamlit can show its previous elements (stale) beside
+                # the new ones: two headings of the same name for a moment.
+                expect(page.get_by_role("heading", name=title, exact=True).first).to_be_visible()
                 _settle(page)
                 errors = page.locator('[data-testid="stException"]').count()
                 if errors:

@@ -14,6 +14,7 @@ from console.access import signed_in_user
 from console.widgets import experiments_or_stop, pick_experiment
 from services.reports import hourly_frame
 from services.reports.order_rates import order_rate_frame
+from services.reports.rollups import by_day
 
 user = signed_in_user()
 st.title("Live CTR")
@@ -52,6 +53,9 @@ start = datetime.combine(start_day, time())
 end = datetime.combine(end_day, time()) + timedelta(days=1)
 
 HOUR = alt.X("hour:T", title="hour (UTC)", axis=alt.Axis(format="%b %d %H:00", labelAngle=-30))
+DAY = alt.X("hour:T", title="day (UTC)", axis=alt.Axis(format="%b %d", labelAngle=-30))
+#: Ranges longer than this are charted by day.
+DAILY_AFTER_DAYS = 14
 MODEL = alt.Color("model_code:N", title="model", scale=alt.Scale(scheme=fmt.PALETTE))
 #: Audit actions marked on the time axis; a guardrail's changes are marked as "guardrail".
 MARKED = {"pause", "resume", "stop", "start"}
@@ -81,7 +85,10 @@ def live_charts() -> None:
     # The chosen dates out of the experiment's hours, already read (and cached) above: one
     # query per page instead of two.
     rows = [m for m in data.hourly_metrics(src, exp.experiment_id) if start <= m.hour < end]
-    frame = hourly_frame(rows, exp.model_codes)
+    # A long range is drawn a point a day (its hours summed), so a quarter stays readable.
+    daily = end - start > timedelta(days=DAILY_AFTER_DAYS)
+    step = "day" if daily else "hour"
+    frame = hourly_frame(by_day(rows) if daily else rows, exp.model_codes)
     if frame.empty:
         st.info("No traffic in the chosen dates: widen the date range.")
         return
@@ -92,13 +99,14 @@ def live_charts() -> None:
         "clicks:Q",
         alt.Tooltip("ctr:Q", format=".2%"),
     ]
-    st.subheader("Hourly CTR")
+    st.subheader("Daily CTR" if daily else "Hourly CTR")
     frame["ctr_low"], frame["ctr_high"] = wilson(frame["clicks"], frame["impressions"])
     ctr_y = alt.Y("ctr:Q", title="CTR (95% band)", axis=alt.Axis(format=".1%"))
+    when = DAY if daily else HOUR
     hourly = alt.Chart(frame).mark_area(opacity=0.15).encode(
-        HOUR, alt.Y("ctr_low:Q", axis=alt.Axis(format=".1%")), alt.Y2("ctr_high:Q"), MODEL
+        when, alt.Y("ctr_low:Q", axis=alt.Axis(format=".1%")), alt.Y2("ctr_high:Q"), MODEL
     ) + alt.Chart(frame).mark_line(point=len(frame) < 400).encode(
-        HOUR, ctr_y, MODEL, tooltip=tooltip
+        when, ctr_y, MODEL, tooltip=tooltip
     )
     marks = markers(start, end)
     if not marks.empty:
@@ -114,7 +122,7 @@ def live_charts() -> None:
             alt.Chart(frame)
             .mark_area()
             .encode(
-                HOUR,
+                when,
                 alt.Y(
                     "traffic_share:Q",
                     stack="normalize",
@@ -134,10 +142,10 @@ def live_charts() -> None:
             alt.Chart(frame)
             .mark_line()
             .encode(
-                HOUR,
+                when,
                 alt.Y(
                     "cumulative_ctr:Q",
-                    title="CTR since the first hour shown",
+                    title=f"CTR since the first {step} shown",
                     axis=alt.Axis(format="%"),
                     scale=alt.Scale(zero=False),
                 ),
@@ -161,7 +169,7 @@ def live_charts() -> None:
         )
     }
     st.dataframe(totals, hide_index=True, key="live_ctr_totals", column_config=percent)
-    with st.expander("Hourly table"):
+    with st.expander("Daily table" if daily else "Hourly table"):
         table = frame[["hour", "model_code", "impressions", "clicks", "orders", "ctr"]]
         st.dataframe(
             table.sort_values(["hour", "model_code"], ascending=[False, True]),
@@ -169,8 +177,9 @@ def live_charts() -> None:
             key="live_ctr_hourly",
         )
     st.caption(
-        f"{exp.experiment_id}: {len(frame['hour'].unique())} hours shown; newest "
-        f"{pd.Timestamp(frame['hour'].max()):%Y-%m-%d %H:00} UTC."
+        f"{exp.experiment_id}: {len(frame['hour'].unique())} {step}s shown"
+        + (f" (a point a day beyond {DAILY_AFTER_DAYS} days)" if daily else "")
+        + f"; newest {pd.Timestamp(frame['hour'].max()):%Y-%m-%d %H:00} UTC."
     )
 
 

@@ -90,12 +90,23 @@ shown_table["Order rate 95% interval"] = [
     fmt.rate_interval(orders.loc[m, "order_rate_low"], orders.loc[m, "order_rate_high"])
     for m in shown_table["Model"]
 ]
+# Two tables that fit the page: the posteriors, then the order rates (the CSV has both).
+ORDER_COLUMNS = ["Order rate", "Order rate 95% interval"]
+posterior_part = shown_table.drop(columns=ORDER_COLUMNS)
 st.dataframe(
-    shown_table,
+    posterior_part,
     hide_index=True,
     width="stretch",
     key="posteriors_table",
-    column_config=fmt.table_help(shown_table),
+    column_config=fmt.table_help(posterior_part),
+)
+order_part = shown_table[["Model", *ORDER_COLUMNS]]
+st.dataframe(
+    order_part,
+    hide_index=True,
+    width="stretch",
+    key="posteriors_orders",
+    column_config=fmt.table_help(order_part),
 )
 fmt.csv_button(st, shown_table, f"{exp.experiment_id}-posteriors")
 st.caption(

@@ -1,4 +1,5 @@
-"""``dynab init-db``: create dynab's collections' indexes in a production MongoDB (idempotent).
+"""``dynab init-db``: create dynab's collections' indexes in a production MongoDB (idempotent),
+and roll up hourly metrics written before the daily roll-ups existed (services/mongo/rollups.py).
 
 A deploy step (docs/deploy.md): the selector only reads and the console never creates indexes,
 so a new database gets them here, once, and again after an upgrade that adds one. Creating an
@@ -14,6 +15,7 @@ from pymongo.errors import PyMongoError
 from services.exceptions import StoreUnavailableError
 from services.mongo import schema
 from services.mongo.repository import connect
+from services.mongo.rollups import ensure_all
 from services.ops.job_runs import JOB_RUNS, JobRunLog
 from services.secrets import read_secret
 
@@ -48,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         for collection in [*schema.INDEXES, JOB_RUNS]:
             names = sorted(i["name"] for i in db[collection].list_indexes() if i["name"] != "_id_")
             print(f"dynab init-db: {db.name}.{collection}: {', '.join(names)}")
+        # Hourly metrics written before the daily roll-ups existed: rolled up once, here.
+        rolled = ensure_all(db)
+        print(
+            f"dynab init-db: {db.name}.{schema.DAILY_METRICS}: rolled up {len(rolled)} "
+            f"experiment(s) ({sum(rolled.values())} day(s)) written before roll-ups existed"
+        )
     except PyMongoError as exc:
         raise StoreUnavailableError(f"cannot create the indexes in {db.name}: {exc}") from exc
     finally:

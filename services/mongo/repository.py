@@ -701,6 +701,11 @@ class MongoStore:
                 [ReplaceOne({"_id": i}, doc, upsert=True) for i, doc in docs.items()],
                 ordered=False,
             )
+        # The console's daily roll-up of the same hours: a few reads and writes by _id. (Imported
+        # here: the selector, which only reads, never loads its statistics.)
+        from services.mongo.rollups import DailyRollups
+
+        DailyRollups(self.db).replace_hours(experiment_id, sorted(hour_set), rows)
         return len(docs)
 
     def hourly_metrics(

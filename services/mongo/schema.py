@@ -26,6 +26,11 @@ JOB_LEASES = "job_leases"
 INCIDENTS = "incidents"
 #: Each member's first impression per experiment (the unit of a hashed test's SRM check).
 FIRST_ASSIGNMENTS = "first_assignments"
+#: One document per (experiment, day): the day's hourly counts and decision path (the console's
+#: read, kept where hourly metrics are replaced: services/mongo/rollups.py).
+DAILY_METRICS = "daily_metrics"
+#: The experiments whose daily roll-ups are complete.
+DAILY_METRICS_STATE = "daily_metrics_state"
 
 #: collection -> list of (keys, options)
 INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
@@ -57,6 +62,9 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
     # The recount of one experiment's first assignments in an hour range.
     FIRST_ASSIGNMENTS: [
         ([("experiment_id", ASCENDING), ("hour", ASCENDING)], {}),
+    ],
+    DAILY_METRICS: [
+        ([("experiment_id", ASCENDING), ("day", ASCENDING)], {"unique": True}),
     ],
     AUDIT_LOG: [
         ([("experiment_id", ASCENDING), ("at", ASCENDING)], {}),

@@ -119,12 +119,19 @@ def build_report(
     experiment: Experiment,
     metrics: Sequence[HourlyMetric],
     batches: Sequence[ParameterBatch] = (),
+    *,
+    history: Sequence[BatchResult] | None = None,
 ) -> DecisionReport:
-    """The decision report of ``experiment`` from its hourly metrics and parameter batches."""
+    """The decision report of ``experiment`` from its hourly metrics and parameter batches.
+
+    ``history``: the rule's path (:func:`decision_history`) when already known, e.g. from the
+    daily roll-ups (:func:`services.reports.rollups.decision_history_from_days`).
+    """
     codes = experiment.model_codes
     rows = [m for m in metrics if m.model_code in codes]
     latest = max(batches, key=lambda b: b.window_end) if batches else None
-    history = decision_history(experiment, rows, batches)
+    if history is None:
+        history = decision_history(experiment, rows, batches)
     decision = decision_status(history, experiment.decision_rule)
     if not rows:
         return DecisionReport(experiment, None, None, None, decision, None, None, None, None)

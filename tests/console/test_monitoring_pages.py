@@ -76,8 +76,14 @@ def test_winners_realtime_and_daily(make_app, demo) -> None:
     assert not at.exception
     leader = at.metric[3].value  # after the decision's three metrics
     assert leader == "EXP-01-APS002-01"
-    tables = [f.value for f in at.dataframe if "P(better than control)" in f.value.columns]
-    realtime = tables[0].set_index("Model")
+    lifts = next(f.value for f in at.dataframe if "P(better than control)" in f.value.columns)
+    # The window's table of models (the decision's own table has the lift in it).
+    models = next(
+        f.value
+        for f in at.dataframe
+        if "Expected loss" in f.value.columns and "Lift vs control" not in f.value.columns
+    )
+    realtime = models.set_index("Model").join(lifts.set_index("Model"))
     # The control row says "control" and shows "—" where a figure does not apply, never None.
     assert realtime.loc["EXP-01-APS002-01", "Role"] == "control"
     assert realtime.loc["EXP-01-APS002-01", "Lift vs control"] == "—"
@@ -100,6 +106,11 @@ def test_winners_shows_the_decision_with_stratified_beside_pooled(make_app, demo
     assert status in {"collecting", "leader", "winner", "no-difference"}
     table = frame(at, "Model").set_index("Model")
     assert set(table.index) == {"EXP-01-APS002-01", "EXP-01-NCF-01"}
+    pooled = next(f.value for f in at.dataframe if "Pooled CTR" in f.value).set_index("Model")
+    assert list(pooled.index) == list(table.index)
+    # The rule's figures, then the pooled ones beside them (a table each: both fit the page).
+    assert "Pooled CTR" not in table and "CTR" not in pooled
+    table = table.join(pooled)
     for column in ("CTR", "Pooled CTR", "P(best)", "Expected loss", "Pooled P(best)"):
         assert (table[column] != "—").all()
     for ctr, band in zip(table["CTR"], table["CTR 95% interval"], strict=True):
