@@ -8,12 +8,13 @@ from the first touched day on (in steady state the last day or two). The posteri
 stored with each parameter batch (at its first display) are read and written here too.
 
 Data written before the roll-up existed is rolled up once per experiment, from the hourly
-collection: by ``dynab init-db`` for every experiment, or lazily the first time an experiment's
-roll-up is read or written (:meth:`DailyRollups.ensure`).
+collection: by ``dynab init-db`` for every experiment, or by the first write of its hours. Until
+then a read rolls it up in memory and writes nothing (:meth:`DailyRollups.days`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from services.hourly_metrics import HourlyMetric
 from services.mongo import schema
@@ -33,6 +35,8 @@ from services.reports.rollups import (
     day_start,
     replace_cells,
 )
+
+log = logging.getLogger("dynab.rollups")
 
 DAILY_METRICS = schema.DAILY_METRICS
 DAILY_METRICS_STATE = schema.DAILY_METRICS_STATE
@@ -50,10 +54,27 @@ class DailyRollups:
     def days(
         self, experiment_id: str, *, start: datetime | None = None, end: datetime | None = None
     ) -> list[dict[str, Any]]:
-        """The experiment's day documents (rolled up first if they never were), oldest first;
-        with ``start``/``end``, only the days holding hours in ``start <= hour < end``."""
-        self.ensure(experiment_id)
-        return self._days(experiment_id, start=start, end=end)
+        """The experiment's day documents, oldest first; with ``start``/``end``, only the days
+        holding hours in ``start <= hour < end``.
+
+        A reader never writes: an experiment never rolled up (data written before the roll-ups,
+        until ``dynab init-db`` or the job's next write) is rolled up in memory for this read.
+        A console writing the roll-up could race the job and store hours older than the job's.
+        """
+        if self.db[DAILY_METRICS_STATE].find_one({"_id": experiment_id}) is not None:
+            return self._days(experiment_id, start=start, end=end)
+        lower = day_start(start) if start is not None else None
+        return [
+            doc
+            for doc in self._day_docs(
+                experiment_id,
+                self._from_hourly(experiment_id),
+                self._model_codes(experiment_id),
+                previous=None,
+                later=[],
+            )
+            if (lower is None or doc["day"] >= lower) and (end is None or doc["day"] < end)
+        ]
 
     def _days(
         self, experiment_id: str, *, start: datetime | None = None, end: datetime | None = None
@@ -70,14 +91,21 @@ class DailyRollups:
 
     # --- writes ----------------------------------------------------------------------------
 
-    def ensure(self, experiment_id: str) -> None:
-        """Roll up the experiment's hourly metrics if that was never done (data written before
-        the roll-up existed); a no-op afterwards (one read by ``_id``)."""
-        if self.db[DAILY_METRICS_STATE].find_one({"_id": experiment_id}) is None:
-            self.rebuild(experiment_id)
-
     def rebuild(self, experiment_id: str) -> int:
         """Roll up every hourly row of the experiment again; returns the days written."""
+        by_day = self._from_hourly(experiment_id)
+        stale = [d["_id"] for d in self._days(experiment_id) if d["day"] not in by_day]
+        if stale:
+            self.col.delete_many({"_id": {"$in": stale}})
+        if by_day:
+            self._write(
+                experiment_id, by_day, self._model_codes(experiment_id), previous=None, later=[]
+            )
+        self._save_state(experiment_id, min(by_day, default=None), max(by_day, default=None))
+        return len(by_day)
+
+    def _from_hourly(self, experiment_id: str) -> dict[datetime, list[list[Any]]]:
+        """The cells of every day, from the experiment's hourly documents."""
         docs = self.db[schema.HOURLY_METRICS].find(
             {"experiment_id": experiment_id},
             {"model_code": 1, "hour": 1, "impressions": 1, "clicks": 1, "orders": 1},
@@ -86,19 +114,7 @@ class DailyRollups:
         for d in docs:
             row = HourlyMetric.from_dict({"experiment_id": experiment_id, **d})
             by_day[day_start(row.hour)].extend(cells_of([row]))
-        stale = [d["_id"] for d in self._days(experiment_id) if d["day"] not in by_day]
-        if stale:
-            self.col.delete_many({"_id": {"$in": stale}})
-        if by_day:
-            self._write(
-                experiment_id,
-                {day: sorted(cells, key=lambda c: (c[1], c[0])) for day, cells in by_day.items()},
-                self._model_codes(experiment_id),
-                previous=None,
-                later=[],
-            )
-        self._save_state(experiment_id, min(by_day, default=None), max(by_day, default=None))
-        return len(by_day)
+        return {day: sorted(cells, key=lambda c: (c[1], c[0])) for day, cells in by_day.items()}
 
     def replace_hours(
         self, experiment_id: str, hours: Sequence[datetime], rows: Iterable[HourlyMetric]
@@ -188,28 +204,44 @@ class DailyRollups:
         later: list[dict[str, Any]],
     ) -> None:
         """Write the changed days and recompute the path of every day from the first of them."""
+        ops = [
+            ReplaceOne({"_id": doc["_id"]}, doc, upsert=True)
+            for doc in self._day_docs(experiment_id, changed, codes, previous=previous, later=later)
+        ]
+        if ops:
+            self.col.bulk_write(ops, ordered=False)
+
+    @staticmethod
+    def _day_docs(
+        experiment_id: str,
+        changed: dict[datetime, list[list[Any]]],
+        codes: list[str] | None,
+        *,
+        previous: dict[str, Any] | None,
+        later: list[dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """The documents of the changed and later days, the path running on from ``previous``."""
         days = {day: cells for day, cells in changed.items()}
         for d in later:
             days.setdefault(d["day"], d.get("cells") or [])
         sums = previous.get("sums") if previous else None
         served = previous.get("served_end") if previous else None
-        ops = []
+        out = []
         for day in sorted(days):
             path: dict[str, Any] = {}
             if codes is not None:
                 path = day_path(codes, days[day], sums, served)
                 sums, served = path["sums"], path["served_end"]
-            _id = day_id(experiment_id, day)
-            doc = {
-                "_id": _id,
-                "experiment_id": experiment_id,
-                "day": day,
-                "cells": days[day],
-                **path,
-            }
-            ops.append(ReplaceOne({"_id": _id}, doc, upsert=True))
-        if ops:
-            self.col.bulk_write(ops, ordered=False)
+            out.append(
+                {
+                    "_id": day_id(experiment_id, day),
+                    "experiment_id": experiment_id,
+                    "day": day,
+                    "cells": days[day],
+                    **path,
+                }
+            )
+        return out
 
 
 def ensure_all(db: Database) -> dict[str, int]:
@@ -241,6 +273,11 @@ def stored_batch_figures(
         figures = doc.get("figures")
         if not figures_match(batch, figures):
             figures = batch_figures(batch)
-            col.update_one({"_id": doc["_id"]}, {"$set": {"figures": figures}})
+            try:
+                col.update_one({"_id": doc["_id"]}, {"$set": {"figures": figures}})
+            except PyMongoError as exc:
+                # Stored only to spare the next display the integrals (a console whose database
+                # user may not write, a busy server): shown all the same, computed again next time.
+                log.warning("could not store the figures of batch %s: %s", batch.batch_id, exc)
         out[batch.batch_id] = figures
     return out
