@@ -10,6 +10,7 @@ from pymongo.errors import PyMongoError
 
 from console import data
 from console.access import signed_in_user
+from console.formats import HELP, NOT_APPLICABLE
 from console.text import md
 from services.clock import floor_hour
 from services.exceptions import DynabError
@@ -140,11 +141,15 @@ st.dataframe(
                 "name": s.area_name,
                 "default model": defaults.get(s.area_code, ""),
                 "experiment": s.experiment_id or "",
-                "status": s.status.value if s.status else "no experiment",
+                "status": s.status.value if s.status else "idle",
                 "type": s.type.value if s.type else "",
                 "leader": s.leader.model_code if s.leader else "",
-                "P(best)": s.leader.p_best if s.leader else None,
-                "last batch (UTC)": s.last_batch_at,
+                # In percent: the progress column's own "percent" format has two decimals,
+                # every other page shows one.
+                "P(best)": 100 * s.leader.p_best if s.leader else None,
+                "last batch (UTC)": (
+                    f"{s.last_batch_at:%m-%d %H:%M}" if s.last_batch_at else NOT_APPLICABLE
+                ),
                 "stale": s.stale,
             }
             for s in summaries
@@ -156,18 +161,20 @@ st.dataframe(
     column_config={
         # Widths that fit every column beside the sidebar on a 1400-pixel screen.
         "area": st.column_config.TextColumn(width=60),
-        "name": st.column_config.TextColumn(width=150),
+        "name": st.column_config.TextColumn(width=175),
         "default model": st.column_config.TextColumn(
             width=130, help="The model the area serves when no experiment runs there"
         ),
-        "experiment": st.column_config.TextColumn(width=75),
-        "status": st.column_config.TextColumn(width=75),
+        "experiment": st.column_config.TextColumn(width=70),
+        "status": st.column_config.TextColumn(
+            width=65, help="The area's experiment: running or paused; idle when it has none"
+        ),
         "type": st.column_config.TextColumn(width=65),
         "leader": st.column_config.TextColumn(width=130),
         "P(best)": st.column_config.ProgressColumn(
-            min_value=0.0, max_value=1.0, format="percent", width=85
+            min_value=0.0, max_value=100.0, format="%.1f%%", width=80, help=HELP["p_best"]
         ),
-        "last batch (UTC)": st.column_config.DatetimeColumn(format="MM-DD HH:mm", width=95),
+        "last batch (UTC)": st.column_config.TextColumn(width=95),
         "stale": st.column_config.CheckboxColumn(
             width=45, help="No parameter batch within the expected interval"
         ),
