@@ -43,6 +43,13 @@ def pct2(value: float) -> str:
     return f"{value * 100:.2f}%"
 
 
+def table_with(at, *columns: str):
+    """The first table on the page with every one of ``columns``, indexed by model."""
+    return next(
+        f.value for f in at.dataframe if all(c in f.value.columns for c in columns)
+    ).set_index("Model")
+
+
 def test_live_ctr_totals_show_each_models_order_rate_and_interval(make_app, demo, console_db):
     at = make_app(page="live_ctr")
     assert not at.exception
@@ -63,7 +70,7 @@ def test_posteriors_show_the_order_rate_of_the_batch_window(make_app, demo, cons
     at = make_app(page="posteriors")
     assert not at.exception
     latest = demo.parameter_history("EXP-01")[-1]
-    table = frame(at, "Model").set_index("Model")
+    table = table_with(at, "Model", "Order rate")
     truth = counted(console_db, "EXP-01", latest.window_start, latest.window_end)
     for arm in latest.arms:
         n, _clicks, orders = truth[arm.model_code]
@@ -78,7 +85,7 @@ def test_posteriors_of_an_earlier_batch_count_that_batchs_window(make_app, demo,
     at = make_app(page="posteriors")
     first = demo.parameter_history("EXP-01")[0]
     at.select_slider(key="posteriors_batch_EXP-01").set_value(first.batch_id).run()
-    table = frame(at, "Model").set_index("Model")
+    table = table_with(at, "Model", "Order rate")
     truth = counted(console_db, "EXP-01", first.window_start, first.window_end)
     code = first.arms[0].model_code
     n, _clicks, orders = truth[code]
@@ -88,11 +95,8 @@ def test_posteriors_of_an_earlier_batch_count_that_batchs_window(make_app, demo,
 def test_winners_show_the_order_rate_beside_the_ctr(make_app, demo, console_db):
     at = make_app(page="winners")
     assert not at.exception
-    table = next(
-        f.value
-        for f in at.dataframe
-        if "Order rate" in f.value.columns and "CTR" in f.value.columns
-    ).set_index("Model")
+    # The decision's second table: pooled CTR and P(best), then the order rate and its interval
+    table = table_with(at, "Model", "Pooled CTR", "Order rate")
     truth = counted(console_db, "EXP-01")
     for code, (n, _clicks, orders) in truth.items():
         # Hour-stratified like the CTR beside it: close to the pooled count, inside its interval.
