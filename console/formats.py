@@ -190,6 +190,26 @@ def table_help(frame: pd.DataFrame) -> dict[str, Any]:
     return column_config(names)
 
 
+def model_tables(
+    frame: pd.DataFrame, second: list[str], key: str, caption: str | None = None
+) -> None:
+    """``frame`` as two tables that fit the page at 1,400 px (one table of every column needs a
+    horizontal scroll): every column but ``second``, then the model and ``second``, with
+    ``caption`` between them. Keys ``key`` and ``key``_2; export the whole ``frame`` as CSV."""
+    import streamlit as st
+
+    for part, part_key in ((frame.drop(columns=second), key), (frame[["Model", *second]], None)):
+        if part_key is None and caption:
+            st.caption(caption)
+        st.dataframe(
+            part,
+            hide_index=True,
+            width="stretch",
+            key=part_key or f"{key}_2",
+            column_config=table_help(part),
+        )
+
+
 # --- charts and tables, exportable ----------------------------------------------------------
 # Streamlit switches Vega-Embed's own "Save as PNG/SVG" menu off, so each chart gets two download
 # buttons whose files are rendered on the server (vl-convert) only when clicked.

@@ -91,23 +91,7 @@ shown_table["Order rate 95% interval"] = [
     for m in shown_table["Model"]
 ]
 # Two tables that fit the page: the posteriors, then the order rates (the CSV has both).
-ORDER_COLUMNS = ["Order rate", "Order rate 95% interval"]
-posterior_part = shown_table.drop(columns=ORDER_COLUMNS)
-st.dataframe(
-    posterior_part,
-    hide_index=True,
-    width="stretch",
-    key="posteriors_table",
-    column_config=fmt.table_help(posterior_part),
-)
-order_part = shown_table[["Model", *ORDER_COLUMNS]]
-st.dataframe(
-    order_part,
-    hide_index=True,
-    width="stretch",
-    key="posteriors_orders",
-    column_config=fmt.table_help(order_part),
-)
+fmt.model_tables(shown_table, ["Order rate", "Order rate 95% interval"], "posteriors_table")
 fmt.csv_button(st, shown_table, f"{exp.experiment_id}-posteriors")
 st.caption(
     "Beta(1 + alpha, 1 + beta): alpha clicks, beta impressions without a click. Order rate: "

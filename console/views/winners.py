@@ -81,22 +81,11 @@ st.caption(
 decision_table = fmt.decision_table(decision_frame(report))
 # Two tables that fit the page (one of 15 columns needed a horizontal scroll at 1,400 px): what
 # the rule decides on, then the pooled figures and order rates beside it. The CSV has both.
-decided_on = decision_table[[c for c in decision_table.columns if c not in fmt.BESIDE_COLUMNS]]
-st.dataframe(
-    decided_on,
-    hide_index=True,
-    width="stretch",
-    key="winners_decision",
-    column_config=fmt.table_help(decided_on),
-)
-beside = decision_table[["Model", *fmt.BESIDE_COLUMNS]]
-st.caption("Pooled figures (for comparison only) and order rates, over the same hours:")
-st.dataframe(
-    beside,
-    hide_index=True,
-    width="stretch",
-    key="winners_decision_pooled",
-    column_config=fmt.table_help(beside),
+fmt.model_tables(
+    decision_table,
+    fmt.BESIDE_COLUMNS,
+    "winners_decision",
+    "Pooled figures (for comparison only) and order rates, over the same hours:",
 )
 e1, e2, _ = st.columns([1, 2, 3])
 fmt.csv_button(e1, decision_table, f"{exp.experiment_id}-decision")
@@ -153,22 +142,7 @@ else:
     window_table = fmt.realtime_table(frame)
     # Two tables that fit the page: each model's figures, then its lift over the control (the
     # CSV has both).
-    lift_part = window_table[["Model", *fmt.LIFT_COLUMNS]]
-    model_part = window_table.drop(columns=fmt.LIFT_COLUMNS)
-    st.dataframe(
-        model_part,
-        hide_index=True,
-        width="stretch",
-        key="winners_realtime",
-        column_config=fmt.table_help(model_part),
-    )
-    st.dataframe(
-        lift_part,
-        hide_index=True,
-        width="stretch",
-        key="winners_realtime_lift",
-        column_config=fmt.table_help(lift_part),
-    )
+    fmt.model_tables(window_table, fmt.LIFT_COLUMNS, "winners_realtime")
     fmt.csv_button(st, window_table, f"{exp.experiment_id}-window")
     lifts = frame[~frame["control"]].dropna(subset=["lift"])
     if not lifts.empty:
