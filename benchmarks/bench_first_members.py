@@ -3,8 +3,9 @@
 Run:  .venv/bin/python benchmarks/bench_first_members.py [--members 100000]
 
 Writes one hour of impressions by ``--members`` distinct members (three impressions each) as the
-job's compact copy, then times ``spark.members.update_first_members`` -- the Spark pass, the
-read of the stored assignments by ``_id``, the bulk upserts and the recount -- for:
+job's compact copy, then times ``spark.members.update_first_members`` -- each member's earliest
+impression, the join with the Parquet member state, the new generation, the recount and the
+commit of the live list in MongoDB -- for:
 
 1. the hour processed first (every member new);
 2. the same hour processed again (nothing changes);
@@ -74,7 +75,8 @@ def main() -> int:
     from dynab.demo import EXPERIMENTS
     from services.mongo.embedded import EmbeddedMongo
     from services.mongo.repository import MongoStore, connect
-    from spark.members import update_first_members
+    from spark.incremental import _copies, _events_of, state_path
+    from spark.members import MemberState, update_first_members
     from spark.session import local_session
 
     static = next(e for e in EXPERIMENTS if e.experiment_id == "EXP-02")
@@ -97,15 +99,19 @@ def main() -> int:
                 (f"hour 2: {n:,} members, half new", nxt),
             ):
                 t = time.perf_counter()
-                report = update_first_members(spark, store, settings, [hour], [hour], [static])
+                rows, _ = _copies(spark, state_path(settings.state), [hour])
+                report = update_first_members(
+                    spark, store, settings, [hour], [hour], [static], _events_of(rows)
+                )
                 print(
                     f"  {label}: {time.perf_counter() - t:.1f} s "
-                    f"({report.candidates:,} candidates, {report.changed:,} written, "
+                    f"({report.changed:,} written, "
                     f"{report.hours_recounted} hour(s) recounted; "
                     + ", ".join(f"{k} {v:.1f} s" for k, v in report.steps.items())
                     + ")"
                 )
-            print(f"  state documents: {db['first_assignments'].count_documents({}):,}")
+            state = MemberState(spark, db, settings.state)
+            print(f"  state rows: {state.read(state.live()).count():,}")
         finally:
             db.client.close()
             mongo.stop()

@@ -174,8 +174,55 @@ def duckdb_hour(con, root: Path, copies: Path, hour: datetime) -> None:
     con.execute(f"COPY ({VALID_EVENTS.format(files=files)}) TO '{target}' (FORMAT parquet)")
 
 
+FIRST_CANDIDATES = """
+SELECT experiment_id, hash(member_id) AS member, min(t) AS t,
+       arg_min(model_code, t) AS model_code, date_trunc('hour', min(t)) AS hour
+FROM read_parquet('{copy}') WHERE event_type = 'impression' GROUP BY ALL
+"""
+
+
+def duckdb_members(con, copies: Path, hour: datetime, touched: list[datetime]) -> dict:
+    """First assignments as the job keeps them: the new hour's earliest impression per member,
+    anti-joined with the Parquet state (only earlier ones are written, as a new file), then
+    ``first_members_by_batch`` counted for the touched hours."""
+    state = copies / "members"
+    state.mkdir(exist_ok=True)
+    files = sorted(str(p) for p in state.glob("*.parquet"))
+    copy = copies / f"{hour:%Y%m%d%H}.parquet"
+    stored = (
+        f"read_parquet({files})"
+        if files
+        else "(SELECT NULL::VARCHAR AS experiment_id, NULL::UBIGINT AS member, "
+        "NULL::TIMESTAMPTZ AS t, NULL::VARCHAR AS model_code, NULL::TIMESTAMPTZ AS hour "
+        "WHERE false)"
+    )
+    candidates = FIRST_CANDIDATES.format(copy=copy)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE changed AS SELECT c.* FROM ({candidates}) c "
+        f"ANTI JOIN {stored} s ON s.experiment_id = c.experiment_id AND s.member = c.member "
+        "AND (s.t, s.model_code) <= (c.t, c.model_code)"
+    )
+    if con.execute("SELECT count(*) FROM changed").fetchone()[0]:
+        con.execute(f"COPY changed TO '{state / f'{time.time_ns()}.parquet'}' (FORMAT parquet)")
+    files = sorted(str(p) for p in state.glob("*.parquet"))
+    # One row per member in the state (a change is only ever earlier): an hour's count is its rows.
+    rows = con.execute(
+        f"""SELECT experiment_id, model_code, hour, count(*) FROM read_parquet({files})
+            WHERE hour >= TIMESTAMPTZ '{min(touched):%Y-%m-%d %H}:00:00+00'
+              AND hour <= TIMESTAMPTZ '{max(touched):%Y-%m-%d %H}:00:00+00'
+            GROUP BY ALL"""
+    ).fetchall()
+    return {(e, m, h.replace(tzinfo=None)): n for e, m, h, n in rows}
+
+
 def duckdb_incremental(root: Path, copies: Path, hour: datetime, store: MongoStore) -> tuple:
-    """The steady-state batch in DuckDB: new hour, look-back copies, touched hours, same load."""
+    """The steady-state batch in DuckDB: new hour, look-back copies, touched hours, member
+    state, and the same MongoDB load (hourly documents, member counts, parameters with their
+    guardrails)."""
+    from pymongo import UpdateOne
+
+    from services.mongo.repository import metric_id
+
     con = _duckdb()
     t = time.perf_counter()
     duckdb_hour(con, root, copies, hour)
@@ -188,6 +235,17 @@ def duckdb_incremental(root: Path, copies: Path, hour: datetime, store: MongoSto
     for exp_id in ("EXP-01", "EXP-02"):
         metrics = [HourlyMetric(*r) for r in rows if r[0] == exp_id]
         store.replace_hourly_metrics(exp_id, touched, metrics)
+    members = duckdb_members(con, copies, hour, touched)
+    store.db["hourly_metrics"].bulk_write(
+        [
+            UpdateOne(
+                {"_id": metric_id(*key)}, {"$set": {"first_members_by_batch": {"unknown": n}}}
+            )
+            for key, n in members.items()
+        ],
+        ordered=False,
+    )
+    store.save_job_hours([{"hour": hour, "status": "done", "batch": "duckdb"}])
     settings = JobSettings(str(root), hour + timedelta(hours=1))
     from services.experiments import Status
 
@@ -274,6 +332,7 @@ def main() -> int:
         con = _duckdb()
         for k in range(4):
             duckdb_hour(con, lake, copies, START + timedelta(hours=k))
+            duckdb_members(con, copies, START + timedelta(hours=k), [START + timedelta(hours=k)])
         con.close()
         for window in (24, 90 * 24):
             store = make_store(mongo.uri, f"w{window}", clock, window_hours=window)

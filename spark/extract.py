@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 
 from services.events.layout import partition_path
 from services.events.schema import COLUMNS, REQUIRED_FIELDS, EventType
+from spark.transform import REPEATS_ON_DRIVER
 
 #: The event schema as Spark reads it (``ts`` is parsed from its string afterwards).
 RAW_SCHEMA = T.StructType(
@@ -150,6 +151,32 @@ def read_events(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
         ts.alias("ts"),
         valid.alias("valid"),
     ).withColumn("hour", F.date_trunc("hour", F.col("ts")).cast(T.TimestampNTZType()))
+
+
+def repeated_ids(spark: SparkSession, paths: Sequence[str]) -> tuple[DataFrame, int | None]:
+    """The event ids named by more than one line of ``paths`` (any line that names one), as a
+    one-column frame, and how many there are (None: more than ``REPEATS_ON_DRIVER``; the frame
+    is then a plan).
+
+    Only ``event_id`` is read from each line: this pass costs a fraction of a full parse. It
+    finds every id the copy has to deduplicate, and perhaps a few it need not (a repeated id
+    whose other line is malformed); those end as one row of one delivery, as they would anyway.
+    """
+    schema = T.StructType([T.StructField("event_id", T.StringType())])
+    if not paths:
+        return spark.createDataFrame([], schema), 0
+    ids = spark.read.schema(schema).option("mode", "PERMISSIVE").json(list(paths))
+    repeated = (
+        ids.filter(F.col("event_id").isNotNull())
+        .groupBy("event_id")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .filter(F.col("n") > 1)
+        .select("event_id")
+    )
+    few = repeated.limit(REPEATS_ON_DRIVER + 1).collect()
+    if len(few) > REPEATS_ON_DRIVER:
+        return repeated, None
+    return spark.createDataFrame([(r["event_id"],) for r in few], schema), len(few)
 
 
 def valid_events(parsed: DataFrame) -> DataFrame:

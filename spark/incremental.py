@@ -9,12 +9,13 @@ after a late-processed one) come from that copy, or from the raw logs where ther
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -40,7 +41,8 @@ STATE_COLUMNS = (
 STATE_SCHEMA = (
     "event_id string, event_type string, request_id string, ts timestamp_ntz, "
     "hour timestamp_ntz, member_id string, experiment_id string, model_code string, "
-    "batch_id string, propensity double, copies long, part string"
+    "batch_id string, propensity double, copies long, line boolean, valid boolean, "
+    "value string, file string, part string"
 )
 
 
@@ -51,6 +53,8 @@ class HoursResult:
     hourly: list[HourlyMetric] = field(default_factory=list)
     hours_with_data: list[datetime] = field(default_factory=list)
     counts: dict[datetime, dict[str, Any]] = field(default_factory=dict)
+    #: The processed hours' events (their compact copies), for the member step.
+    events: Any = None
 
 
 def part_key(hour: datetime) -> str:
@@ -69,11 +73,6 @@ def _hour_in(column: str, hours: Iterable[datetime]) -> Column:
 
 def state_path(state_root: str) -> str:
     return f"{state_root}/events"
-
-
-def staging_path(state_root: str) -> str:
-    """Where a run parses its new hours before deduplicating them (removed after the run)."""
-    return f"{state_root}/parsing"
 
 
 def _zero_hour() -> dict[str, Any]:
@@ -95,19 +94,115 @@ def _read_back(
     spark: SparkSession, settings: Any, hours: Sequence[datetime], parsed_hours: set[datetime]
 ) -> tuple[list[DataFrame], list[datetime]]:
     """Frames of the events of ``hours`` (compact copy, else raw), and the hours that had any."""
-    base = state_path(settings.state)
-    wanted = {f"{base}/part={part_key(h)}": h for h in hours}
-    copied = extract.existing_paths(spark, list(wanted))
-    frames = []
-    found = [wanted[p] for p in copied]
-    if copied:
-        frames.append(spark.read.option("basePath", base).parquet(*copied))
+    rows, found = _copies(spark, state_path(settings.state), hours)
+    frames = [_events_of(rows)] if found else []
     missing = [h for h in hours if h not in set(found) and h not in parsed_hours]
     raw = extract.existing_paths(spark, extract.hour_paths(settings.root, missing))
     if raw:
         frames.append(_unique_events(extract.read_events(spark, raw)))
         found.extend(hour_of_partition(p) for p in raw)
     return frames, found
+
+
+def _copies(spark: SparkSession, base: str, hours: Sequence[datetime]) -> tuple[DataFrame, list]:
+    """Every row of the compact copies of ``hours`` that exist (lines included), and the hours
+    found. Read with the copy's full schema: a copy written before lines were kept reads with
+    ``line``, ``valid``, ``value`` and ``file`` null."""
+    wanted = {f"{base}/part={part_key(h)}": h for h in hours}
+    found = extract.existing_paths(spark, list(wanted))
+    if not found:
+        return spark.createDataFrame([], STATE_SCHEMA), []
+    frame = spark.read.schema(STATE_SCHEMA).option("basePath", base).parquet(*found)
+    return frame, [wanted[p] for p in found]
+
+
+def _events_of(copy: DataFrame) -> DataFrame:
+    """The events of a copy, one row each, ``copies`` its deliveries: the rows with ``copies``
+    > 0 (a copy written before lines were kept holds only such rows)."""
+    return copy.filter(F.col("copies") > 0).select(*STATE_COLUMNS, "copies", "part")
+
+
+def _parse_into_copies(
+    spark: SparkSession, settings: Any, process: Sequence[datetime]
+) -> DataFrame:
+    """Parse the raw lines of ``process`` once, into their compact copies; every row of them.
+
+    Every line becomes a row of its hour's copy (``line`` true): an event no other line
+    repeats with ``copies`` 1, a malformed line with ``valid`` false and its text in ``value``,
+    and each delivery of a repeated id with ``copies`` 0. One merged row per repeated id,
+    ``copies`` its deliveries, is then appended (``line`` false). Readers keep the rows with
+    ``copies`` > 0: the events, each once. The repeated ids come first, from a pass that reads
+    only ``event_id`` (``extract.repeated_ids``); the copy is then one parse and one write, with
+    no shuffle of the events: only the repeated ones are grouped.
+    """
+    base = state_path(settings.state)
+    repeated, how_many = extract.repeated_ids(spark, extract.hour_paths(settings.root, process))
+    marks = repeated.select("event_id", F.lit(True).alias("repeat"))
+    if how_many is not None:
+        marks = F.broadcast(marks)
+    parsed = extract.read_events(spark, extract.hour_paths(settings.root, process))
+    if how_many:
+        parsed = parsed.join(marks, "event_id", "left")
+    else:
+        parsed = parsed.withColumn("repeat", F.lit(None).cast("boolean"))
+    single = F.col("valid") & F.col("repeat").isNull()
+    lines = parsed.select(
+        *STATE_COLUMNS,
+        F.when(single, 1).otherwise(0).cast("long").alias("copies"),
+        F.lit(True).alias("line"),
+        "valid",
+        "value",
+        "file",
+        _part_of(F.col("file")).alias("part"),
+    )
+    _write_copies(lines, base, process, "overwrite")
+    rows, _ = _copies(spark, base, process)
+    if how_many == 0:
+        return rows
+    deliveries = rows.filter((F.col("copies") == 0) & F.col("valid")).select(
+        *STATE_COLUMNS, "file", "part"
+    )
+    merged = transform.deduplicate_with_copies(deliveries).select(
+        *STATE_COLUMNS,
+        "copies",
+        F.lit(False).alias("line"),
+        F.lit(True).alias("valid"),
+        F.lit(None).cast("string").alias("value"),
+        "file",
+        "part",
+    )
+    _write_copies(merged, base, process, "append")
+    return _copies(spark, base, process)[0]
+
+
+def _write_copies(frame: DataFrame, base: str, hours: Sequence[datetime], mode: str) -> None:
+    """Write ``frame`` (with its ``part``) into the copies of ``hours``. One hour: straight into
+    its folder. Several: one partitioned write, replacing only the hours written (a partitioned
+    write sorts each task's rows by hour: cheaper than a job per hour)."""
+    if len(hours) == 1:
+        frame.drop("part").write.mode(mode).parquet(f"{base}/part={part_key(hours[0])}")
+    else:
+        (
+            frame.write.mode(mode)
+            .option("partitionOverwriteMode", "dynamic")
+            .partitionBy("part")
+            .parquet(base)
+        )
+
+
+def _line_counts(rows: DataFrame) -> list[Any]:
+    """Per file (and experiment, for repeated events): valid and malformed lines, deliveries
+    beyond the first."""
+    line, valid, copies = F.col("line"), F.col("valid"), F.col("copies")
+    return (
+        rows.groupBy("file", F.when(copies > 1, F.col("experiment_id")).alias("experiment_id"))
+        .agg(
+            F.sum(F.when(line & valid, 1).otherwise(0)).cast("long").alias("valid_lines"),
+            F.sum(F.when(line & ~valid, 1).otherwise(0)).cast("long").alias("malformed_lines"),
+            F.sum(F.when(copies > 1, copies - 1).otherwise(0)).cast("long").alias("duplicates"),
+        )
+        .collect()
+    )
 
 
 def process_hours(
@@ -124,57 +219,35 @@ def process_hours(
     result = HoursResult()
     records = records or {}
     t0 = time.perf_counter()
-    paths = extract.hour_paths(settings.root, plan.process)
     report.hours_read = sorted(set(plan.process))
-    # One pass over the raw JSON: the parsed lines go to a Parquet staging copy that the line
-    # counts, the quarantine and the deduplication then read column by column. Cheaper than
-    # caching the parsed frame (building the in-memory columns costs more than writing Parquet)
-    # and it holds nothing in the JVM's memory.
-    staging = staging_path(settings.state)
-    extract.read_events(spark, paths).write.mode("overwrite").parquet(staging)
-    try:
-        parsed = spark.read.parquet(staging)
-        lines = extract.line_counts(parsed).collect()
-        per_hour: dict[datetime, dict[str, Any]] = {h: _zero_hour() for h in plan.process}
-        for row in lines:
-            hour = hour_of_partition(row["file"])
-            counts = per_hour.setdefault(hour, _zero_hour())
-            counts["events"] += int(row["valid_lines"])
-            if row["malformed_lines"]:
-                counts["malformed_lines"] += int(row["malformed_lines"])
-                counts["malformed_files"] += 1
-                report.malformed_by_file[row["file"]] = int(row["malformed_lines"])
-        report.seconds["extract_parse"] = time.perf_counter() - t0
-        report.events = sum(int(r["valid_lines"]) for r in lines)
-        report.malformed_lines = sum(report.malformed_by_file.values())
-        if report.malformed_lines:
-            extract.quarantine(extract.malformed_lines(parsed), settings.quarantine)
-        t_copy = time.perf_counter()
-        unique = _unique_events(parsed)
-        if len(plan.process) == 1:
-            # One hour: straight into its folder (a partitioned write sorts every row by part).
-            target = f"{state_path(settings.state)}/part={part_key(plan.process[0])}"
-            unique.drop("part").write.mode("overwrite").parquet(target)
-        else:
-            (
-                unique.write.mode("overwrite")
-                .option("partitionOverwriteMode", "dynamic")
-                .partitionBy("part")
-                .parquet(state_path(settings.state))
-            )
-        report.seconds["extract_copy"] = time.perf_counter() - t_copy
-    finally:
-        extract.delete_path(spark, staging)
+    rows = _parse_into_copies(spark, settings, plan.process)
+    report.seconds["extract_parse"] = time.perf_counter() - t0
+    t_counts = time.perf_counter()
+    per_hour: dict[datetime, dict[str, Any]] = {h: _zero_hour() for h in plan.process}
+    duplicates: list[tuple[datetime, str, int]] = []
+    malformed_by_file: dict[str, int] = defaultdict(int)
+    for row in _line_counts(rows):
+        hour = hour_of_partition(row["file"])
+        counts = per_hour.setdefault(hour, _zero_hour())
+        counts["events"] += int(row["valid_lines"])
+        malformed_by_file[row["file"]] += int(row["malformed_lines"])
+        if row["duplicates"]:
+            duplicates.append((hour, row["experiment_id"], int(row["duplicates"])))
+    for file, n in malformed_by_file.items():
+        if n:
+            per_hour[hour_of_partition(file)]["malformed_lines"] += n
+            per_hour[hour_of_partition(file)]["malformed_files"] += 1
+            report.malformed_by_file[file] = n
+    report.events = sum(c["events"] for c in per_hour.values())
+    report.malformed_lines = sum(report.malformed_by_file.values())
+    if report.malformed_lines:
+        malformed = rows.filter(F.col("line") & ~F.col("valid")).select("file", "value")
+        extract.quarantine(malformed, settings.quarantine)
+    report.seconds["extract_copy"] = time.perf_counter() - t_counts
     report.seconds["extract"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    base = state_path(settings.state)
-    copies = extract.existing_paths(spark, [f"{base}/part={part_key(h)}" for h in plan.process])
-    fresh = (
-        spark.read.option("basePath", base).parquet(*copies)
-        if copies
-        else spark.createDataFrame([], STATE_SCHEMA)
-    )
+    fresh = _events_of(rows)
     frames, found = _read_back(spark, settings, plan.read_back, set(plan.process))
     events = fresh
     for frame in frames:
@@ -183,12 +256,6 @@ def process_hours(
     have = set(found) | set(plan.process)
     result.hours_with_data = [h for h in plan.touched if h in have]
 
-    duplicates = (
-        fresh.filter(F.col("copies") > 1)
-        .groupBy("part", "experiment_id")
-        .agg(F.sum(F.col("copies") - 1).cast("long").alias("n"))
-        .collect()
-    )
     # The impression side of an hour is fixed once it is processed: computed for the processed
     # hours (and any touched hour without a record of it), taken from the records otherwise.
     recorded = {
@@ -212,60 +279,46 @@ def process_hours(
         impressions_for_join = impressions.unionByName(thin)
     else:
         impressions_for_join = impressions
-    sides = _impression_sides(impressions.filter(_hour_in("hour", to_count))) if to_count else {}
+    first = transform._ntz(plan.touched[0])
+    actions = events.filter(
+        (F.col("event_type") != "impression") & (F.col("hour") >= first)
+    ).select(
+        "event_id", "event_type", "request_id", "ts", "experiment_id", F.col("hour").alias("at")
+    )
+    # The impression side and the attribution read different rows and share nothing: they run
+    # as concurrent Spark jobs, so that one fills the cores the other leaves idle between its
+    # stages (a local or small cluster runs many short stages).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        side_work = pool.submit(
+            lambda: (
+                _impression_sides(impressions.filter(_hour_in("hour", to_count)))
+                if to_count
+                else {}
+            )
+        )
+        attribution = pool.submit(
+            _attribute,
+            impressions_for_join,
+            actions,
+            settings.attribution_seconds,
+            processed=plan.process,
+            imp_hours=result.hours_with_data,
+        )
+        sides = side_work.result()
+        report.seconds["transform_sides"] = time.perf_counter() - t1
+        clicks, quality = attribution.result()
+    result.events = fresh
     for hour, entries in recorded.items():
         for entry in entries:
             sides[(entry["experiment_id"], entry["model_code"], hour)] = entry
 
-    report.seconds["transform_sides"] = time.perf_counter() - t1
-    first = transform._ntz(plan.touched[0])
-    actions = (
-        events.filter((F.col("event_type") != "impression") & (F.col("hour") >= first))
-        .select(
-            "event_id",
-            "event_type",
-            "request_id",
-            "ts",
-            "experiment_id",
-            F.col("hour").alias("at"),
-        )
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    try:
-        # Only the impressions some action asks for enter the join: a broadcast semi-join
-        # streams the hours read instead of shuffling them.
-        asked = F.broadcast(actions.select("request_id").distinct())
-        candidates = impressions_for_join.join(asked, "request_id", "left_semi")
-        attributed = transform.attribute_actions(
-            candidates,
-            actions,
-            settings.attribution_seconds,
-            keep=("at",),
-            keep_impression=("propensity",),
-        ).persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            quality = transform.action_quality(
-                attributed.filter(_hour_in("at", plan.process)), by=("at",)
-            ).collect()
-            clicks = {
-                (r["experiment_id"], r["model_code"], r["hour"]): r
-                for r in transform.click_side(
-                    attributed.filter(_hour_in("imp_hour", result.hours_with_data))
-                ).collect()
-            }
-        finally:
-            attributed.unpersist()
-    finally:
-        actions.unpersist()
-
-    for row in duplicates:
-        hour = datetime.strptime(row["part"], "%Y-%m-%dT%H")
-        q = per_hour[hour]["quality"].setdefault(row["experiment_id"], _zero_quality())
-        q["duplicate_events"] += int(row["n"])
-    for row in quality:
-        q = per_hour[row["at"]]["quality"].setdefault(row["experiment_id"], _zero_quality())
-        for name in ("orphan_clicks", "late_clicks", "orphan_orders", "late_orders"):
-            q[name] += int(row[name])
+    for hour, experiment_id, n in duplicates:
+        q = per_hour[hour]["quality"].setdefault(experiment_id, _zero_quality())
+        q["duplicate_events"] += n
+    for (at, experiment_id), counts in quality.items():
+        q = per_hour[at]["quality"].setdefault(experiment_id, _zero_quality())
+        for name, n in counts.items():
+            q[name] += n
     for (exp, model, hour), side in sides.items():
         if hour in per_hour:
             per_hour[hour]["impressions"].append(
@@ -290,6 +343,111 @@ def process_hours(
         )
     report.seconds["transform"] = time.perf_counter() - t1
     return result
+
+
+def _attribute(
+    impressions: DataFrame,
+    actions: DataFrame,
+    attribution_seconds: int,
+    *,
+    processed: Sequence[datetime],
+    imp_hours: Sequence[datetime],
+) -> tuple[dict[tuple[str, str, datetime], dict[str, Any]], dict[tuple[datetime, str], dict]]:
+    """The click side of ``imp_hours`` and the action quality of the ``processed`` hours.
+
+    The actions (clicks and orders of the touched hours: a small frame) are broadcast and the
+    impressions read stream past them: only the pairs that share a request id come out, with no
+    shuffle of the impressions. A pair is *attributed* or *late* as in
+    ``transform.attribute_actions``; an action in no pair is an *orphan*: its count is the
+    actions less those in some pair.
+    """
+    pairs = transform.attributed_pairs(impressions, F.broadcast(actions), attribution_seconds)
+    # One aggregation over the pairs, so that the impressions are read once: each pair is keyed
+    # for the click side (its impression's request, when attributed within the hours counted)
+    # and for the quality (its action, when in a processed hour), then reduced per key.
+    credited = (F.col("status") == transform.ATTRIBUTED) & _hour_in("imp_hour", imp_hours)
+
+    def keyed_as(kind: str, *columns: str) -> Column:
+        return F.struct(
+            F.lit(kind).alias("kind"),
+            *[F.col(c).alias(n) for c, n in zip(columns, ("e", "m", "t", "k"), strict=True)],
+        )
+
+    key = F.explode(
+        F.array(
+            F.when(
+                credited,
+                keyed_as("click", "imp_experiment_id", "imp_model_code", "imp_hour", "request_id"),
+            ),
+            F.when(
+                _hour_in("at", processed),
+                keyed_as("matched", "experiment_id", "event_type", "at", "event_id"),
+            ),
+        )
+    )
+    keyed = pairs.select(
+        key.alias("key"),
+        (F.col("event_type") == "click").cast("int").alias("click"),
+        (F.col("event_type") == "order").cast("int").alias("order"),
+        (F.col("status") == transform.LATE).cast("int").alias("late"),
+        F.col("imp_propensity").alias("propensity"),
+    ).filter(F.col("key").isNotNull())
+    per_key = keyed.groupBy("key.kind", "key.e", "key.m", "key.t", "key.k").agg(
+        F.max("click").alias("clicked"),
+        F.sum("order").alias("orders"),
+        F.sum("late").alias("late"),
+        F.first("propensity").alias("propensity"),
+    )
+    weight = F.when(
+        (F.col("clicked") == 1) & transform.valid_propensity(), 1.0 / F.col("propensity")
+    )
+    figures = per_key.groupBy("kind", "e", "m", "t").agg(
+        # click: impressions clicked, orders, ipw_clicks (as transform.click_side);
+        # matched: actions in some pair, of which pairs late
+        F.sum("clicked").cast("long").alias("a"),
+        F.sum("orders").cast("long").alias("b"),
+        F.coalesce(F.sum(weight), F.lit(0.0)).cast("double").alias("c"),
+        F.count(F.lit(1)).cast("long").alias("n"),
+        F.sum("late").cast("long").alias("late"),
+    )
+    total = (
+        actions.filter(_hour_in("at", processed))
+        .groupBy("experiment_id", "event_type", "at")
+        .agg(F.count(F.lit(1)).cast("long").alias("n"))
+        .select(
+            F.lit("total").alias("kind"),
+            F.col("experiment_id").alias("e"),
+            F.col("event_type").alias("m"),
+            F.col("at").alias("t"),
+            F.lit(None).cast("long").alias("a"),
+            F.lit(None).cast("long").alias("b"),
+            F.lit(None).cast("double").alias("c"),
+            "n",
+            F.lit(None).cast("long").alias("late"),
+        )
+    )
+    rows = figures.unionByName(total).collect()
+    clicks = {
+        (r["e"], r["m"], r["t"]): {"clicks": r["a"], "orders": r["b"], "ipw_clicks": r["c"]}
+        for r in rows
+        if r["kind"] == "click"
+    }
+    late: dict[tuple[str, str, datetime], tuple[int, int]] = {}
+    for r in rows:
+        if r["kind"] == "matched":
+            late[(r["e"], r["m"], r["t"])] = (int(r["late"]), int(r["n"]))
+    quality: dict[tuple[datetime, str], dict[str, int]] = {}
+    for r in rows:
+        if r["kind"] != "total" or r["m"] not in ("click", "order"):
+            continue
+        n_late, n_matched = late.get((r["e"], r["m"], r["t"]), (0, 0))
+        q = quality.setdefault((r["t"], r["e"]), dict.fromkeys(_ACTION_QUALITY, 0))
+        q[f"orphan_{r['m']}s"] += int(r["n"]) - n_matched
+        q[f"late_{r['m']}s"] += n_late
+    return clicks, quality
+
+
+_ACTION_QUALITY = ("orphan_clicks", "late_clicks", "orphan_orders", "late_orders")
 
 
 def _sum_of_weights(value: Any) -> float:
@@ -326,7 +484,8 @@ def _impression_sides(impressions: DataFrame) -> dict[tuple[str, str, datetime],
         side = sides.get((r["experiment_id"], r["model_code"], r["hour"]))
         if side is not None:
             side["impressions_by_batch"][r["batch_id"]] = int(r["impressions"])
-    for r in transform.first_views_by_batch(impressions).collect():
+    models = sorted({model for _, model, _ in sides})
+    for r in transform.first_views_by_batch(impressions, models).collect():
         side = sides.get((r["experiment_id"], r["model_code"], r["hour"]))
         if side is not None:
             side["first_views_by_batch"][r["batch_id"]] = int(r["first_views"])

@@ -89,6 +89,26 @@ def actions_of(events: DataFrame) -> DataFrame:
     )
 
 
+def _impression_columns(impressions: DataFrame, keep_impression: tuple[str, ...]) -> DataFrame:
+    return impressions.select(
+        "request_id",
+        F.col("ts").alias("imp_ts"),
+        F.col("experiment_id").alias("imp_experiment_id"),
+        F.col("model_code").alias("imp_model_code"),
+        F.col("hour").alias("imp_hour"),
+        *[F.col(name).alias(f"imp_{name}") for name in keep_impression],
+    )
+
+
+def _status(attribution_seconds: int) -> F.Column:
+    window_end = F.col("imp_ts") + F.make_dt_interval(secs=F.lit(attribution_seconds))
+    return (
+        F.when(F.col("imp_ts").isNull(), F.lit(ORPHAN))
+        .when(F.col("ts") > window_end, F.lit(LATE))
+        .otherwise(F.lit(ATTRIBUTED))
+    )
+
+
 def attribute_actions(
     impressions: DataFrame,
     actions: DataFrame,
@@ -104,30 +124,37 @@ def attribute_actions(
     ``imp_hour`` (null for an orphan); then the action's columns named in ``keep`` and the
     impression's named in ``keep_impression`` (as ``imp_<name>``).
     """
-    imp = impressions.select(
-        "request_id",
-        F.col("ts").alias("imp_ts"),
-        F.col("experiment_id").alias("imp_experiment_id"),
-        F.col("model_code").alias("imp_model_code"),
-        F.col("hour").alias("imp_hour"),
-        *[F.col(name).alias(f"imp_{name}") for name in keep_impression],
-    )
-    window_end = F.col("imp_ts") + F.make_dt_interval(secs=F.lit(attribution_seconds))
-    status = (
-        F.when(F.col("imp_ts").isNull(), F.lit(ORPHAN))
-        .when(F.col("ts") > window_end, F.lit(LATE))
-        .otherwise(F.lit(ATTRIBUTED))
-    )
+    imp = _impression_columns(impressions, keep_impression)
     return actions.join(imp, "request_id", "left").select(
         "event_id",
         "event_type",
         "request_id",
         "experiment_id",
-        status.alias("status"),
+        _status(attribution_seconds).alias("status"),
         "imp_experiment_id",
         "imp_model_code",
         "imp_hour",
         *keep,
+        *[f"imp_{name}" for name in keep_impression],
+    )
+
+
+def attributed_pairs(
+    impressions: DataFrame,
+    actions: DataFrame,
+    attribution_seconds: int,
+    keep_impression: tuple[str, ...] = ("propensity",),
+) -> DataFrame:
+    """The rows of ``attribute_actions`` that have an impression (status attributed or late),
+    with every column of ``actions``: an inner join, so that a small (broadcast) ``actions``
+    lets the impressions stream past it. The orphans are the actions in no pair."""
+    imp = _impression_columns(impressions, keep_impression)
+    return imp.join(actions, "request_id", "inner").select(
+        *actions.columns,
+        _status(attribution_seconds).alias("status"),
+        "imp_experiment_id",
+        "imp_model_code",
+        "imp_hour",
         *[f"imp_{name}" for name in keep_impression],
     )
 
@@ -232,7 +259,11 @@ def impressions_by_batch(impressions: DataFrame) -> DataFrame:
     )
 
 
-def first_views_by_batch(impressions: DataFrame) -> DataFrame:
+#: Model codes ``first_views_by_batch`` packs beside a time (10 bits): more, and it sorts structs.
+PACKED_MODELS = 1024
+
+
+def first_views_by_batch(impressions: DataFrame, models: list[str] | None = None) -> DataFrame:
     """Per experiment, model, hour and ``batch_id``: each member's first impression under each
     batch (``first_views``).
 
@@ -241,12 +272,34 @@ def first_views_by_batch(impressions: DataFrame) -> DataFrame:
     one area, so a member's first impression under a batch is always a fresh draw from that
     batch's weights, independent of every other member's: the draw-mode SRM counts these instead
     of the clustered impressions. Counted per hour, so a member active across an hour's end
-    under one batch counts in both.
+    under one batch counts in both. Two first impressions in the same millisecond: the smaller
+    model code is the first (as for a member's first assignment).
+
+    ``models``: every model code in ``impressions``. Given (and at most ``PACKED_MODELS``), the
+    first impression is the minimum of one number, the time in microseconds times 1024 plus the
+    model's place in the sorted codes: a hash aggregation, where the minimum of a (time, model)
+    pair makes Spark sort every impression.
     """
     batch = F.coalesce(F.col("batch_id"), F.lit("unknown")).alias("batch_id")
-    first = impressions.groupBy("experiment_id", "member_id", "hour", batch).agg(
-        F.min(F.struct("ts", "request_id", "model_code")).alias("first")
-    )
+    keys = ("experiment_id", "member_id", "hour", batch)
+    if models and len(models) <= PACKED_MODELS:
+        codes = sorted(set(models))
+        # The time (timestamp_ntz) is read in the session's zone, UTC in the job: the order of
+        # the times is kept.
+        places = F.create_map(*[x for k, c in enumerate(codes) for x in (F.lit(c), F.lit(k))])
+        place = places[F.col("model_code")].cast("long")
+        micros = F.unix_micros(F.col("ts").cast("timestamp"))
+        first = impressions.groupBy(*keys).agg(F.min(micros * PACKED_MODELS + place).alias("first"))
+        index = F.array(*[F.lit(c) for c in codes])
+        return first.groupBy(
+            "experiment_id",
+            F.element_at(index, (F.pmod("first", F.lit(PACKED_MODELS)) + 1).cast("int")).alias(
+                "model_code"
+            ),
+            "hour",
+            "batch_id",
+        ).agg(F.count(F.lit(1)).cast("long").alias("first_views"))
+    first = impressions.groupBy(*keys).agg(F.min(F.struct("ts", "model_code")).alias("first"))
     return first.groupBy(
         "experiment_id", F.col("first.model_code").alias("model_code"), "hour", "batch_id"
     ).agg(F.count(F.lit(1)).cast("long").alias("first_views"))

@@ -270,9 +270,17 @@ def _run_batch(
             records,
         )
         lease.renew()
+        from spark.members import update_first_members, with_member_counts
+
+        # Members counted once, at their first assignment (spark/members.py): counted before
+        # the hourly documents are replaced, so that they are written with their counts.
+        members = update_first_members(
+            spark, store, settings, plan.process, result.hours_with_data, running, result.events
+        )
+        report.seconds["members"] = members.seconds
         t2 = time.perf_counter()
         by_experiment: dict[str, list[HourlyMetric]] = defaultdict(list)
-        for row in result.hourly:
+        for row in with_member_counts(result.hourly, members.counts):
             by_experiment[row.experiment_id].append(row)
         for experiment in running:
             rows = by_experiment.get(experiment.experiment_id, [])
@@ -280,13 +288,6 @@ def _run_batch(
             # logs) must not erase figures computed earlier.
             store.replace_hourly_metrics(experiment.experiment_id, result.hours_with_data, rows)
             report.hourly_rows += len(rows)
-        from spark.members import update_first_members
-
-        # Members counted once, at their first assignment (spark/members.py).
-        members = update_first_members(
-            spark, store, settings, plan.process, result.hours_with_data, running
-        )
-        report.seconds["members"] = members.seconds
         store.save_job_hours(
             [
                 {

@@ -24,8 +24,9 @@ AUDIT_LOG = "audit_log"
 JOB_HOURS = "job_hours"
 JOB_LEASES = "job_leases"
 INCIDENTS = "incidents"
-#: Each member's first impression per experiment (the unit of a hashed test's SRM check).
-FIRST_ASSIGNMENTS = "first_assignments"
+#: The parameter job's small state documents: ``members``, the live generations of its member
+#: state (spark/members.py).
+JOB_STATE = "job_state"
 #: One document per (experiment, day): the day's hourly counts and decision path (the console's
 #: read, kept where hourly metrics are replaced: services/mongo/rollups.py).
 DAILY_METRICS = "daily_metrics"
@@ -58,10 +59,6 @@ INDEXES: dict[str, list[tuple[list[tuple[str, int]], dict[str, object]]]] = {
             [("experiment_id", ASCENDING), ("hour", ASCENDING), ("model_code", ASCENDING)],
             {},
         ),
-    ],
-    # The recount of one experiment's first assignments in an hour range.
-    FIRST_ASSIGNMENTS: [
-        ([("experiment_id", ASCENDING), ("hour", ASCENDING)], {}),
     ],
     DAILY_METRICS: [
         ([("experiment_id", ASCENDING), ("day", ASCENDING)], {"unique": True}),

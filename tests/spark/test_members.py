@@ -10,6 +10,7 @@ earlier hour processed late, a rebuild -- and with duplicated deliveries in the 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,9 +19,9 @@ import pytest
 
 from services.events import EventLogWriter
 from services.mongo import schema
-from services.mongo.first_assignments import MongoFirstAssignments
 from services.traffic import ArmSpec, TrafficConfig, generate
-from spark.members import FirstAssignment, merge_first
+from spark import members as member_state
+from spark.members import STATE_SCHEMA, MemberState, changed_assignments
 from spark.update_params import JobSettings, run_update
 from tests.lake import first_member_counts, lake_impressions
 from tests.spark.test_job import S1, S2, START, A, B, setup_experiments
@@ -135,7 +136,9 @@ def test_incremental_runs_count_each_member_once_as_the_raw_lines_do(spark, stor
     run_update(spark, store, JobSettings(str(root), end, rebuild_from=START))
     assert assert_counts_match(store, root, end) == incremental
     assert incremental == distinct_members(root, end) and all(incremental.values())
-    assert store.db[schema.FIRST_ASSIGNMENTS].count_documents({}) == sum(incremental.values())
+    # AND the state holds one row per member, its first assignment
+    state = MemberState(spark, store.db, JobSettings(str(root), end).state)
+    assert state.read(state.live()).count() == sum(incremental.values())
 
 
 def test_the_static_batch_records_a_member_srm_on_the_distinct_members(
@@ -167,38 +170,83 @@ def test_the_static_batch_records_a_member_srm_on_the_distinct_members(
     assert len(draws) < impressions  # repeat visits under one batch count once
 
 
-def _fa(member: str, minute: int, model: str = "A", batch: str = "b1") -> FirstAssignment:
+def _row(member: int, minute: int, model: str = "A", batch: str = "b1") -> tuple:
     ts = START + timedelta(minutes=minute)
-    return FirstAssignment("E", member, ts, ts.replace(minute=0), model, batch)
+    return ("E", member, ts, ts.replace(minute=0), model, batch)
 
 
-def test_merge_keeps_the_earlier_assignment_and_recounts_both_hours() -> None:
-    stored = {"E|m1": _fa("m1", 70), "E|m2": _fa("m2", 10), "E|m3": _fa("m3", 5)}
-    candidates = [_fa("m1", 20), _fa("m2", 10), _fa("m3", 65), _fa("m4", 130), _fa("m4", 125)]
-
-    merge = merge_first(candidates, stored)
-
-    assert sorted((a.member, a.ts) for a in merge.changed) == [
-        ("m1", START + timedelta(minutes=20)),
-        ("m4", START + timedelta(minutes=125)),
-    ]
-    assert merge.hours == {
-        ("E", START),
-        ("E", START + timedelta(hours=1)),
-        ("E", START + timedelta(hours=2)),
+def test_a_change_is_a_candidate_earlier_than_the_stored_row_or_a_new_member(spark) -> None:
+    stored = spark.createDataFrame([_row(1, 70), _row(2, 10), _row(3, 5)], STATE_SCHEMA)
+    candidates = spark.createDataFrame(
+        [_row(1, 20), _row(2, 10), _row(3, 65), _row(4, 125), _row(5, 10, model="B")],
+        STATE_SCHEMA,
+    )
+    changed = {
+        (r["member"], r["ts"], r["superseded_hour"])
+        for r in changed_assignments(candidates, stored).collect()
     }
-    assert merge_first([_fa("m2", 10)], stored).changed == ()
+    # m1 moves earlier (its old hour is superseded), m4 and m5 are new; m2 (a re-run) and m3
+    # (later than stored) change nothing
+    assert changed == {
+        (1, START + timedelta(minutes=20), START + timedelta(hours=1)),
+        (4, START + timedelta(minutes=125), None),
+        (5, START + timedelta(minutes=10), None),
+    }
+    # AND a tie on time is broken by model: the stored A stays before a candidate B
+    same_time = spark.createDataFrame([_row(2, 10, model="B")], STATE_SCHEMA)
+    assert changed_assignments(same_time, stored).count() == 0
 
 
-def test_inserting_members_another_writer_stored_replaces_them(store) -> None:
-    # GIVEN two stored first assignments
-    state = MongoFirstAssignments(store.db)
-    old = [_fa(m, 30).to_doc() for m in ("m1", "m2")]
-    state.save(old)
-    # WHEN a run inserts them (its read missed them) with earlier times, beside a new member
-    docs = [_fa(m, 5).to_doc() for m in ("m1", "m2", "m3")]
-    state.insert(docs)
-    # THEN nothing is lost or doubled: the three members hold the run's documents
-    stored = state.get([d["_id"] for d in docs])
-    assert stored == {d["_id"]: d for d in docs}
-    assert state.col.count_documents({}) == 3
+def test_a_run_cut_short_before_its_commit_changes_nothing(spark, store, clock, tmp_path):
+    # GIVEN a processed hour
+    setup_experiments(store, clock)
+    root = tmp_path / "events"
+    write_hours(root, START, 2, seed=11, writer="w")
+    end = START + timedelta(hours=2)
+    run_update(spark, store, JobSettings(str(root), end - timedelta(hours=1)))
+    settings = JobSettings(str(root), end)
+    state = MemberState(spark, store.db, settings.state)
+    live = state.live()
+    # WHEN a run writes a generation and dies before it is listed (a member of the next hour)
+    stray = spark.createDataFrame([("EXP-02", 7, end, end, S1, "x")], STATE_SCHEMA)
+    name = state.write(stray)
+    assert (Path(member_state.members_path(settings.state)) / name).exists()
+    assert state.live() == live
+    # THEN the next run ignores it, removes it, and counts exactly
+    run_update(spark, store, settings)
+    assert not (Path(member_state.members_path(settings.state)) / name).exists()
+    assert_counts_match(store, root, end)
+    assert store.db[schema.JOB_STATE].find_one({"_id": "members"})["generations"] == state.live()
+
+
+def test_the_first_run_after_an_upgrade_takes_the_old_collection_over(
+    spark, store, clock, tmp_path
+):
+    # GIVEN two processed hours whose members are kept as versions before the Parquet state kept
+    # them: one document per member in first_assignments, no state folder, no live list
+    setup_experiments(store, clock)
+    root = tmp_path / "events"
+    write_hours(root, START, 3, seed=13, writer="w")
+    run_update(spark, store, JobSettings(str(root), START + timedelta(hours=2)))
+    settings = JobSettings(str(root), START + timedelta(hours=3))
+    state = MemberState(spark, store.db, settings.state)
+    docs = [
+        {
+            "_id": f"fa|{r['experiment_id']}|{member_state.member_hash(r['member'])}",
+            "experiment_id": r["experiment_id"],
+            "member": member_state.member_hash(r["member"]),
+            "ts": r["ts"],
+            "hour": r["hour"],
+            "model_code": r["model_code"],
+            "batch_id": r["batch_id"],
+        }
+        for r in state.read(state.live()).collect()
+    ]
+    store.db[member_state.LEGACY_COLLECTION].insert_many(docs)
+    store.db[schema.JOB_STATE].delete_many({})
+    shutil.rmtree(member_state.members_path(settings.state))
+    # WHEN the next hour is processed
+    run_update(spark, store, settings)
+    # THEN the members of the first two hours are not counted a second time
+    totals = assert_counts_match(store, root, START + timedelta(hours=3))
+    assert state.read(state.live()).count() == sum(totals.values()) > len(docs)

@@ -269,6 +269,8 @@ def test_first_views_count_each_member_and_batch_once_per_hour(spark):
         ("M2", "MAIN", "b2", "A", "10:40:00"),  # the next batch: a new draw
         ("M3", "MAIN", None, "A", "10:10:00"),
         ("M3", "MAIN", "b1", "B", "11:00:30"),  # next hour, counted there
+        ("M5", "MAIN", "b2", "B", "10:20:00"),  # two answers in the same millisecond:
+        ("M5", "MAIN", "b2", "A", "10:20:00"),  # the smaller model code is the first
     ]
     schema = (
         "experiment_id string, member_id string, area_code string, batch_id string,"
@@ -283,11 +285,17 @@ def test_first_views_count_each_member_and_batch_once_per_hour(spark):
         (r["model_code"], r["hour"].hour, r["batch_id"]): r["first_views"]
         for r in transform.first_views_by_batch(frame).collect()
     }
+    # (the same counts when the first view is found as one packed number per impression)
+    packed = {
+        (r["model_code"], r["hour"].hour, r["batch_id"]): r["first_views"]
+        for r in transform.first_views_by_batch(frame, ["B", "A"]).collect()
+    }
+    assert packed == got
     # THEN each member's first view per area, batch and hour, under the model it showed
     assert got == {
         ("A", 10, "b1"): 1,  # M1 MAIN
         ("B", 10, "b1"): 2,  # M4, M2
-        ("A", 10, "b2"): 1,  # M2
+        ("A", 10, "b2"): 2,  # M2, M5
         ("A", 10, "unknown"): 1,  # M3
         ("B", 11, "b1"): 1,  # M3 in the next hour
     }
