@@ -38,6 +38,11 @@ STATE_COLUMNS = (
     "propensity",
 )
 
+#: Events in a batch up to which the touched hours' clicks and orders are broadcast to the
+#: impressions. A larger batch (a long catch-up) joins them by a shuffle: its actions could
+#: outgrow the memory a broadcast takes on the driver and on every executor.
+BROADCAST_EVENTS = 20_000_000
+
 STATE_SCHEMA = (
     "event_id string, event_type string, request_id string, ts timestamp_ntz, "
     "hour timestamp_ntz, member_id string, experiment_id string, model_code string, "
@@ -303,6 +308,7 @@ def process_hours(
             settings.attribution_seconds,
             processed=plan.process,
             imp_hours=result.hours_with_data,
+            broadcast=report.events <= BROADCAST_EVENTS,
         )
         sides = side_work.result()
         report.seconds["transform_sides"] = time.perf_counter() - t1
@@ -352,16 +358,19 @@ def _attribute(
     *,
     processed: Sequence[datetime],
     imp_hours: Sequence[datetime],
+    broadcast: bool = True,
 ) -> tuple[dict[tuple[str, str, datetime], dict[str, Any]], dict[tuple[datetime, str], dict]]:
     """The click side of ``imp_hours`` and the action quality of the ``processed`` hours.
 
     The actions (clicks and orders of the touched hours: a small frame) are broadcast and the
     impressions read stream past them: only the pairs that share a request id come out, with no
-    shuffle of the impressions. A pair is *attributed* or *late* as in
+    shuffle of the impressions (``broadcast`` false: a shuffle join, for a batch too large to
+    broadcast its actions). A pair is *attributed* or *late* as in
     ``transform.attribute_actions``; an action in no pair is an *orphan*: its count is the
     actions less those in some pair.
     """
-    pairs = transform.attributed_pairs(impressions, F.broadcast(actions), attribution_seconds)
+    small = F.broadcast(actions) if broadcast else actions
+    pairs = transform.attributed_pairs(impressions, small, attribution_seconds)
     # One aggregation over the pairs, so that the impressions are read once: each pair is keyed
     # for the click side (its impression's request, when attributed within the hours counted)
     # and for the quality (its action, when in a processed hour), then reduced per key.

@@ -13,6 +13,7 @@ from services.events.layout import hour_of_partition
 from services.mongo import schema
 from services.mongo.repository import MongoStore, connect
 from services.statistics.stratified import bandit_parameters
+from spark import incremental
 from spark.update_params import JobSettings, run_update
 from tests.spark.test_job import S1, S2, START, A, B, setup_experiments, write_traffic
 
@@ -91,7 +92,15 @@ def test_hour_by_hour_equals_the_truth_a_catch_up_run_and_a_rebuild(
         reports.append(
             run_update(spark, store, settings(root, tmp_path / "a", START + timedelta(hours=k)))
         )
-    catch_up = run_update(spark, second_store, settings(root, tmp_path / "b", END))
+    # (the catch-up as a batch too large to broadcast its clicks and orders: a shuffle join)
+    threshold = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(incremental, "BROADCAST_EVENTS", 0)
+            catch_up = run_update(spark, second_store, settings(root, tmp_path / "b", END))
+    finally:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", threshold)
 
     # THEN each hourly batch parsed only its new hour, the catch-up every hour at once
     partitions = sorted(hour_of_partition(str(p)) for p in root.glob("dt=*/hour=*"))
