@@ -17,7 +17,7 @@ from pyspark.sql import types as T
 
 from services.events.layout import partition_path
 from services.events.schema import COLUMNS, REQUIRED_FIELDS, EventType
-from spark.transform import REPEATS_ON_DRIVER
+from spark.transform import repeated_event_ids
 
 #: The event schema as Spark reads it (``ts`` is parsed from its string afterwards).
 RAW_SCHEMA = T.StructType(
@@ -49,24 +49,36 @@ def hour_paths(root: str, hours: Iterable[datetime]) -> list[str]:
     return [partition_path(root, hour) for hour in hours]
 
 
-def existing_paths(spark: SparkSession, paths: Sequence[str]) -> list[str]:
-    """The paths that exist, checked through Hadoop's FileSystem (local, hdfs://, s3:// on EMR)."""
+def _filesystem(spark: SparkSession, path: str) -> tuple[object, object]:
+    """Hadoop's FileSystem for ``path`` (local, hdfs://, s3:// on EMR) and the path itself."""
     jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
     conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    return hpath.getFileSystem(conf), hpath
+
+
+def existing_paths(spark: SparkSession, paths: Sequence[str]) -> list[str]:
+    """The paths that exist, checked through Hadoop's FileSystem."""
     found = []
     for path in paths:
-        hpath = jvm.org.apache.hadoop.fs.Path(path)
-        if hpath.getFileSystem(conf).exists(hpath):
+        fs, hpath = _filesystem(spark, path)
+        if fs.exists(hpath):  # type: ignore[attr-defined]
             found.append(path)
     return found
 
 
+def child_names(spark: SparkSession, path: str) -> list[str]:
+    """The names of what ``path`` holds, sorted (none when it does not exist)."""
+    fs, hpath = _filesystem(spark, path)
+    if not fs.exists(hpath):  # type: ignore[attr-defined]
+        return []
+    return sorted(str(s.getPath().getName()) for s in fs.listStatus(hpath))  # type: ignore[attr-defined]
+
+
 def delete_path(spark: SparkSession, path: str) -> None:
-    """Remove ``path`` and what it holds, through Hadoop's FileSystem (a missing path is fine)."""
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    hpath.getFileSystem(conf).delete(hpath, True)
+    """Remove ``path`` and what it holds (a missing path is fine)."""
+    fs, hpath = _filesystem(spark, path)
+    fs.delete(hpath, True)  # type: ignore[attr-defined]
 
 
 def read_lines(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
@@ -155,8 +167,8 @@ def read_events(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
 
 def repeated_ids(spark: SparkSession, paths: Sequence[str]) -> tuple[DataFrame, int | None]:
     """The event ids named by more than one line of ``paths`` (any line that names one), as a
-    one-column frame, and how many there are (None: more than ``REPEATS_ON_DRIVER``; the frame
-    is then a plan).
+    one-column frame, and how many there are (None: too many to take to the driver; the frame
+    is then a plan: ``transform.repeated_event_ids``).
 
     Only ``event_id`` is read from each line: this pass costs a fraction of a full parse. It
     finds every id the copy has to deduplicate, and perhaps a few it need not (a repeated id
@@ -166,17 +178,7 @@ def repeated_ids(spark: SparkSession, paths: Sequence[str]) -> tuple[DataFrame, 
     if not paths:
         return spark.createDataFrame([], schema), 0
     ids = spark.read.schema(schema).option("mode", "PERMISSIVE").json(list(paths))
-    repeated = (
-        ids.filter(F.col("event_id").isNotNull())
-        .groupBy("event_id")
-        .agg(F.count(F.lit(1)).alias("n"))
-        .filter(F.col("n") > 1)
-        .select("event_id")
-    )
-    few = repeated.limit(REPEATS_ON_DRIVER + 1).collect()
-    if len(few) > REPEATS_ON_DRIVER:
-        return repeated, None
-    return spark.createDataFrame([(r["event_id"],) for r in few], schema), len(few)
+    return repeated_event_ids(ids)
 
 
 def valid_events(parsed: DataFrame) -> DataFrame:

@@ -141,11 +141,12 @@ def _parse_into_copies(
     no shuffle of the events: only the repeated ones are grouped.
     """
     base = state_path(settings.state)
-    repeated, how_many = extract.repeated_ids(spark, extract.hour_paths(settings.root, process))
+    paths = extract.hour_paths(settings.root, process)
+    repeated, how_many = extract.repeated_ids(spark, paths)
     marks = repeated.select("event_id", F.lit(True).alias("repeat"))
     if how_many is not None:
         marks = F.broadcast(marks)
-    parsed = extract.read_events(spark, extract.hour_paths(settings.root, process))
+    parsed = extract.read_events(spark, paths)
     if how_many:
         parsed = parsed.join(marks, "event_id", "left")
     else:

@@ -169,19 +169,6 @@ def first_member_counts(state: Any, hours: Sequence[tuple[str, datetime]]) -> An
 # --- the state on a Hadoop file system and its list in MongoDB --------------------------------
 
 
-def _fs(spark: Any, path: str) -> tuple[Any, Any]:
-    jvm = spark.sparkContext._jvm
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
-
-
-def _children(spark: Any, path: str) -> list[str]:
-    fs, hpath = _fs(spark, path)
-    if not fs.exists(hpath):
-        return []
-    return sorted(str(s.getPath().getName()) for s in fs.listStatus(hpath))
-
-
 def _token() -> str:
     # Sortable by time, unique across runs.
     return f"{GENERATION}{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
@@ -235,7 +222,7 @@ class MemberState:
         from spark import extract
 
         keep = set(live)
-        gone = [n for n in _children(self.spark, self.base) if n not in keep]
+        gone = [n for n in extract.child_names(self.spark, self.base) if n not in keep]
         for name in gone:
             extract.delete_path(self.spark, f"{self.base}/{name}")
         return len(gone)

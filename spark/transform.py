@@ -44,23 +44,30 @@ def deduplicate_with_copies(events: DataFrame) -> DataFrame:
 REPEATS_ON_DRIVER = 200_000
 
 
+def repeated_event_ids(events: DataFrame) -> tuple[DataFrame, int | None]:
+    """The ``event_id`` values of more than one row of ``events``, as a one-column frame, and how
+    many there are. Taken to the driver when they are at most ``REPEATS_ON_DRIVER`` (the count
+    over every id then runs once, however often the frame is used); beyond that, the frame is
+    the plan and the count None."""
+    repeated = (
+        events.filter(F.col("event_id").isNotNull())
+        .groupBy("event_id")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .filter(F.col("n") > 1)
+        .select("event_id")
+    )
+    few = repeated.limit(REPEATS_ON_DRIVER + 1).collect()
+    if len(few) > REPEATS_ON_DRIVER:
+        return repeated, None
+    rows = [(r["event_id"],) for r in few]
+    return events.sparkSession.createDataFrame(rows, "event_id string"), len(few)
+
+
 def deduplicate_rare(events: DataFrame) -> DataFrame:
     """``deduplicate_with_copies`` for data where repeats are rare: only the ids seen more than
     once are shuffled with their rows; the rest pass through a broadcast anti-join. Counting ids
     moves one column, where grouping whole rows shuffles and sorts every row."""
-    repeated = (
-        events.groupBy("event_id")
-        .agg(F.count(F.lit(1)).cast("long").alias("copies"))
-        .filter(F.col("copies") > 1)
-        .select("event_id")
-    )
-    # Both joins below use the repeated ids: taken to the driver when they are few, the count
-    # over every id runs once instead of once per join (many repeats: left as a plan).
-    few = repeated.limit(REPEATS_ON_DRIVER + 1).collect()
-    if len(few) <= REPEATS_ON_DRIVER:
-        repeated = events.sparkSession.createDataFrame(
-            [(r["event_id"],) for r in few], "event_id string"
-        )
+    repeated, _ = repeated_event_ids(events)
     single = events.join(F.broadcast(repeated), "event_id", "left_anti")
     multiple = deduplicate_with_copies(events.join(F.broadcast(repeated), "event_id", "left_semi"))
     return single.withColumn("copies", F.lit(1).cast("long")).unionByName(multiple)
