@@ -76,7 +76,7 @@ def main() -> int:
     from services.mongo.embedded import EmbeddedMongo
     from services.mongo.repository import MongoStore, connect
     from spark.incremental import _copies, _events_of, state_path
-    from spark.members import MemberState, update_first_members
+    from spark.members import MemberState, impression_views, update_first_members
     from spark.session import local_session
 
     static = next(e for e in EXPERIMENTS if e.experiment_id == "EXP-02")
@@ -101,7 +101,13 @@ def main() -> int:
                 t = time.perf_counter()
                 rows, _ = _copies(spark, state_path(settings.state), [hour])
                 report = update_first_members(
-                    spark, store, settings, [hour], [hour], [static], _events_of(rows)
+                    spark,
+                    store,
+                    settings,
+                    [hour],
+                    [hour],
+                    [static],
+                    impression_views(_events_of(rows)),
                 )
                 print(
                     f"  {label}: {time.perf_counter() - t:.1f} s "

@@ -11,7 +11,7 @@ documents. Beside the counts, a document carries what the estimators need:
   hour with this model, per batch id (the unit a static or sticky test assigns);
 * ``first_views_by_batch``: per batch id, the members whose first impression under that batch
   (in this hour) went to this model: one fresh draw each (the unit a draw-mode test assigns, see
-  ``spark/transform.first_views_by_batch``);
+  ``spark/transform.first_views_of``);
 * ``propensity_missing``: impressions logged without a propensity;
 * ``ipw_weight`` / ``ipw_clicks``: the sums of 1/propensity over the impressions that have one,
   and over those of them that were clicked (the inputs of a Hajek estimate).

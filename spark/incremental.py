@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -24,10 +24,23 @@ from services.hourly_metrics import HourlyMetric
 from spark import extract, transform
 from spark.batch_plan import BatchPlan
 
-#: What the compact copy keeps of an event (``copies``: deliveries of its ``event_id``).
+#: What the compact copy keeps of an event (``copies``: deliveries of its ``event_id``; an
+#: impression's ``event_id`` only where it repeats, the one place it is read).
 STATE_COLUMNS = (
     "event_id",
     "event_type",
+    "request_id",
+    "ts",
+    "hour",
+    "member_id",
+    "experiment_id",
+    "model_code",
+    "batch_id",
+    "propensity",
+)
+
+#: The impression columns the sides read.
+_IMPRESSION_COLUMNS = (
     "request_id",
     "ts",
     "hour",
@@ -58,8 +71,9 @@ class HoursResult:
     hourly: list[HourlyMetric] = field(default_factory=list)
     hours_with_data: list[datetime] = field(default_factory=list)
     counts: dict[datetime, dict[str, Any]] = field(default_factory=dict)
-    #: The processed hours' events (their compact copies), for the member step.
-    events: Any = None
+    #: The impressions by member (``transform.member_views``, ``fresh``: of a processed hour),
+    #: held in memory for the member step; the caller unpersists them.
+    views: Any = None
 
 
 def part_key(hour: datetime) -> str:
@@ -152,8 +166,10 @@ def _parse_into_copies(
     else:
         parsed = parsed.withColumn("repeat", F.lit(None).cast("boolean"))
     single = F.col("valid") & F.col("repeat").isNull()
+    # An impression's id is read only to merge its deliveries: kept where it repeats.
+    needed = ~single | (F.col("event_type") != "impression")
     lines = parsed.select(
-        *STATE_COLUMNS,
+        *[F.when(needed, F.col(c)).alias(c) if c == "event_id" else c for c in STATE_COLUMNS],
         F.when(single, 1).otherwise(0).cast("long").alias("copies"),
         F.lit(True).alias("line"),
         "valid",
@@ -185,15 +201,23 @@ def _write_copies(frame: DataFrame, base: str, hours: Sequence[datetime], mode: 
     """Write ``frame`` (with its ``part``) into the copies of ``hours``. One hour: straight into
     its folder. Several: one partitioned write, replacing only the hours written (a partitioned
     write sorts each task's rows by hour: cheaper than a job per hour)."""
+    # The ids are all distinct: a dictionary of them would be built only to be dropped.
+    writer = lambda f: f.write.mode(mode).options(**_NO_DICTIONARY)  # noqa: E731
     if len(hours) == 1:
-        frame.drop("part").write.mode(mode).parquet(f"{base}/part={part_key(hours[0])}")
+        writer(frame.drop("part")).parquet(f"{base}/part={part_key(hours[0])}")
     else:
         (
-            frame.write.mode(mode)
+            writer(frame)
             .option("partitionOverwriteMode", "dynamic")
             .partitionBy("part")
             .parquet(base)
         )
+
+
+_NO_DICTIONARY = {
+    "parquet.enable.dictionary#event_id": "false",
+    "parquet.enable.dictionary#request_id": "false",
+}
 
 
 def _line_counts(rows: DataFrame) -> list[Any]:
@@ -285,25 +309,27 @@ def process_hours(
         impressions_for_join = impressions.unionByName(thin)
     else:
         impressions_for_join = impressions
+    # The impressions grouped by member: those of the hours counted, and those of the processed
+    # hours (``fresh``, whatever their time) for the member state.
+    fresh_parts = F.col("part").isin([part_key(h) for h in plan.process])
+    members_input = events.filter(
+        ~F.col("part").isin(late)
+        & (F.col("event_type") == "impression")
+        & (_hour_in("hour", to_count) | fresh_parts)
+    ).select(*_IMPRESSION_COLUMNS, fresh_parts.alias("fresh"))
     first = transform._ntz(plan.touched[0])
-    actions = events.filter(
-        (F.col("event_type") != "impression") & (F.col("hour") >= first)
-    ).select(
-        "event_id", "event_type", "request_id", "ts", "experiment_id", F.col("hour").alias("at")
-    )
-    # The impression side and the attribution read different rows and share nothing: they run
-    # as concurrent Spark jobs, so that one fills the cores the other leaves idle between its
-    # stages (a local or small cluster runs many short stages).
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        side_work = pool.submit(
-            lambda: (
-                _impression_sides(impressions.filter(_hour_in("hour", to_count)))
-                if to_count
-                else {}
-            )
+    # The actions are few: kept in memory, they are read once for the broadcast and the totals.
+    actions = (
+        events.filter((F.col("event_type") != "impression") & (F.col("hour") >= first))
+        .select(
+            "event_id", "event_type", "request_id", "ts", "experiment_id", F.col("hour").alias("at")
         )
-        attribution = pool.submit(
-            _attribute,
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        sides, result.views = _impression_sides(members_input, to_count)
+        report.seconds["transform_sides"] = time.perf_counter() - t1
+        clicks, quality = _attribute(
             impressions_for_join,
             actions,
             settings.attribution_seconds,
@@ -311,10 +337,12 @@ def process_hours(
             imp_hours=result.hours_with_data,
             broadcast=report.events <= BROADCAST_EVENTS,
         )
-        sides = side_work.result()
-        report.seconds["transform_sides"] = time.perf_counter() - t1
-        clicks, quality = attribution.result()
-    result.events = fresh
+    except BaseException:
+        if result.views is not None:
+            result.views.unpersist()
+        raise
+    finally:
+        actions.unpersist()
     for hour, entries in recorded.items():
         for entry in entries:
             sides[(entry["experiment_id"], entry["model_code"], hour)] = entry
@@ -481,25 +509,48 @@ def _side_fields(side: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _impression_sides(impressions: DataFrame) -> dict[tuple[str, str, datetime], dict[str, Any]]:
-    """The impression side of every (experiment, model, hour) in ``impressions``, by key."""
+def _impression_sides(
+    impressions: DataFrame, hours: Sequence[datetime]
+) -> tuple[dict[tuple[str, str, datetime], dict[str, Any]], DataFrame]:
+    """The impression side of every (experiment, model, hour) of ``hours``, by key, and the
+    impressions by member (``transform.member_views``, kept in memory: the caller unpersists
+    them). ``impressions`` has a ``fresh`` column."""
+    counted = _hour_in("hour", hours)
     sides: dict[tuple[str, str, datetime], dict[str, Any]] = {}
-    for r in transform.impression_side(impressions).collect():
-        sides[(r["experiment_id"], r["model_code"], r["hour"])] = {
-            **r.asDict(),
-            "impressions_by_batch": {},
-            "first_views_by_batch": {},
-        }
-    for r in transform.impressions_by_batch(impressions).collect():
-        side = sides.get((r["experiment_id"], r["model_code"], r["hour"]))
-        if side is not None:
-            side["impressions_by_batch"][r["batch_id"]] = int(r["impressions"])
-    models = sorted({model for _, model, _ in sides})
-    for r in transform.first_views_by_batch(impressions, models).collect():
-        side = sides.get((r["experiment_id"], r["model_code"], r["hour"]))
-        if side is not None:
+    pairs = set()
+    for r in transform.batch_figures(impressions).collect():
+        pairs.add((r["experiment_id"], r["model_code"]))
+        if r["hour"] not in hours:
+            continue
+        side = sides.setdefault(
+            (r["experiment_id"], r["model_code"], r["hour"]),
+            {
+                "impressions": 0,
+                "unique_members": 0,
+                "propensity_missing": 0,
+                "ipw_weight": 0.0,
+                "impressions_by_batch": {},
+                "first_views_by_batch": {},
+            },
+        )
+        side["impressions"] += int(r["impressions"])
+        side["propensity_missing"] += int(r["propensity_missing"])
+        side["ipw_weight"] += float(r["ipw_weight"])
+        side["impressions_by_batch"][r["batch_id"]] = int(r["impressions"])
+    views = transform.member_views(
+        impressions, transform.model_places(pairs), by=("fresh",)
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        for r in transform.unique_members_of(views.filter(counted)).collect():
+            side = sides[(r["experiment_id"], r["model_code"], r["hour"])]
+            side["unique_members"] = int(r["unique_members"])
+        for r in transform.first_views_of(views.filter(counted)).collect():
+            side = sides[(r["experiment_id"], r["model_code"], r["hour"])]
             side["first_views_by_batch"][r["batch_id"]] = int(r["first_views"])
-    return sides
+    except BaseException:
+        views.unpersist()
+        raise
+    return sides, views
 
 
 def _zero_quality() -> dict[str, int]:

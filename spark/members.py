@@ -75,41 +75,31 @@ def members_path(state_root: str) -> str:
 # --- Spark: pure frame functions ---------------------------------------------------------------
 
 
-def earliest_impressions(events: Any, experiments: Iterable[str]) -> Any:
-    """Per (experiment, member) of ``events``, its earliest impression.
+def impression_views(events: Any) -> Any:
+    """``transform.member_views`` of the impressions in ``events``, every row ``fresh``: what
+    the job's transform step hands to ``update_first_members``, for events read on their own."""
+    from pyspark.sql import functions as F
+
+    from spark import transform
+
+    imps = events.filter(F.col("event_type") == "impression").withColumn("fresh", F.lit(True))
+    pairs = imps.select("experiment_id", "model_code").distinct().collect()
+    return transform.member_views(imps, transform.model_places(pairs), by=("fresh",))
+
+
+def earliest_impressions(views: Any, experiments: Iterable[str]) -> Any:
+    """Per (experiment, member) of the ``fresh`` rows of ``views`` (``transform.member_views``
+    with a ``fresh`` column), its earliest impression.
 
     Columns: ``experiment_id``, ``member`` (xxhash64 of ``member_id``), ``ts``, ``hour``,
     ``model_code``, ``batch_id`` (``unknown`` when the impression named none).
     """
     from pyspark.sql import functions as F
 
-    imps = events.filter(
-        (F.col("event_type") == "impression")
-        & F.col("experiment_id").isin(sorted(set(experiments)))
-        & F.col("member_id").isNotNull()
-        & F.col("model_code").isNotNull()
-    ).select(
-        "experiment_id",
-        F.xxhash64("member_id").alias("member"),
-        F.struct(
-            "ts",
-            "model_code",
-            F.coalesce(F.col("batch_id"), F.lit(UNKNOWN_BATCH)).alias("batch_id"),
-            "hour",
-        ).alias("first"),
-    )
-    return (
-        imps.groupBy("experiment_id", "member")
-        .agg(F.min("first").alias("first"))
-        .select(
-            "experiment_id",
-            "member",
-            "first.ts",
-            "first.hour",
-            "first.model_code",
-            "first.batch_id",
-        )
-    )
+    from spark import transform
+
+    wanted = F.col("fresh") & F.col("experiment_id").isin(sorted(set(experiments)))
+    return transform.earliest_of(views.filter(wanted)).select(*STATE_COLUMNS)
 
 
 def _order(prefix: str = "") -> Any:
@@ -284,14 +274,15 @@ def update_first_members(
     processed: Sequence[datetime],
     hours_with_data: Sequence[datetime],
     running: Sequence[Experiment],
-    events: Any = None,
+    views: Any = None,
 ) -> MembersReport:
     """Fold the processed hours' impressions into the first assignments and count the members.
 
     Call before the touched hours' hourly metrics are replaced, and write them with
     ``report.counts`` (``with_member_counts``). The counts of recounted hours outside
-    ``hours_with_data`` (an hour whose members moved earlier) are set here. ``events``: the
-    processed hours' events (None: there are none). A store without a MongoDB database
+    ``hours_with_data`` (an hour whose members moved earlier) are set here. ``views``: the
+    impressions by member (``transform.member_views``, ``fresh`` the processed hours' rows;
+    None: there are none). A store without a MongoDB database
     (``store.db``) keeps no member state: nothing is counted.
     """
     from pymongo import UpdateOne
@@ -318,8 +309,8 @@ def update_first_members(
     stored = members.read(live)
     new_live = list(live)
     recount = {(e, h) for e in ids for h in hours_with_data}
-    if events is not None:
-        candidates = earliest_impressions(events, ids)
+    if views is not None:
+        candidates = earliest_impressions(views, ids)
         changed = changed_assignments(candidates, stored.filter(F.col("experiment_id").isin(ids)))
         changed = changed.persist(StorageLevel.MEMORY_AND_DISK)
         try:

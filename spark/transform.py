@@ -16,10 +16,13 @@ A clicked impression counts once however many clicks it got (clicks <= impressio
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from services.hourly_metrics import UNKNOWN_BATCH
 
 ATTRIBUTED = "attributed"
 LATE = "late"
@@ -258,58 +261,129 @@ def hourly_metrics(impressions: DataFrame, attributed: DataFrame) -> DataFrame:
     )
 
 
-def impressions_by_batch(impressions: DataFrame) -> DataFrame:
-    """Per experiment, model, hour and ``batch_id`` (``unknown`` when not logged): impressions."""
-    batch = F.coalesce(F.col("batch_id"), F.lit("unknown"))
+def batch_figures(impressions: DataFrame) -> DataFrame:
+    """Per experiment, model, hour and ``batch_id`` (``unknown`` when not logged): impressions,
+    propensity_missing, ipw_weight (as ``impression_side``; summed over the batches, they are
+    its figures but for the members)."""
+    batch = F.coalesce(F.col("batch_id"), F.lit(UNKNOWN_BATCH))
+    weight = F.when(valid_propensity(), 1.0 / F.col("propensity"))
     return impressions.groupBy("experiment_id", "model_code", "hour", batch.alias("batch_id")).agg(
-        F.count(F.lit(1)).cast("long").alias("impressions")
+        F.count(F.lit(1)).cast("long").alias("impressions"),
+        F.sum(F.when(valid_propensity(), 0).otherwise(1)).cast("long").alias("propensity_missing"),
+        F.coalesce(F.sum(weight), F.lit(0.0)).cast("double").alias("ipw_weight"),
     )
 
 
-#: Model codes ``first_views_by_batch`` packs beside a time (10 bits): more, and it sorts structs.
+#: Models per experiment ``member_views`` packs beside a time (10 bits).
 PACKED_MODELS = 1024
 
 
-def first_views_by_batch(impressions: DataFrame, models: list[str] | None = None) -> DataFrame:
+def model_places(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Per experiment, its model codes sorted: a model's *place* is its index there."""
+    out: dict[str, set[str]] = {}
+    for experiment_id, model_code in pairs:
+        out.setdefault(experiment_id, set()).add(model_code)
+    return {e: sorted(codes) for e, codes in out.items()}
+
+
+def member_views(
+    impressions: DataFrame, models: dict[str, list[str]], by: tuple[str, ...] = ()
+) -> DataFrame:
+    """Every member's impressions reduced to one row per experiment, hour, member, batch and
+    model (and the columns ``by``), with the earliest as one number.
+
+    Columns: ``experiment_id``, ``hour``, ``member`` (xxHash64 of ``member_id``), ``batch_id``
+    (``unknown`` when not logged), ``model_code``, ``by``, and ``first``: the earliest time in
+    microseconds times ``PACKED_MODELS`` plus the model's place in its experiment
+    (``model_places``). The minimum of ``first`` orders impressions by time, then model code,
+    as one number: a hash aggregation, where the minimum of a (time, model) pair makes Spark
+    sort every row. Members are told apart by the 64-bit hash, as the member state does: two
+    members of one hour share one with a chance of about n^2 / 2^65 (3e-8 for a million).
+
+    ``models``: every experiment's model codes in ``impressions``, at most ``PACKED_MODELS``
+    each. The first views, the unique members and the members' earliest impressions are all
+    counted from this frame (``first_views_of``, ``unique_members_of``, ``earliest_of``): the
+    impressions are grouped by member once.
+    """
+    too_many = [e for e, codes in models.items() if len(codes) > PACKED_MODELS]
+    if too_many:
+        raise ValueError(f"more than {PACKED_MODELS} models in {too_many[0]}")
+    keyed = [
+        x
+        for e, codes in sorted(models.items())
+        for k, c in enumerate(codes)
+        for x in (F.lit(f"{e}\n{c}"), F.lit(k))
+    ]
+    # (no models: no impressions, and a map with no entries has no key type)
+    place = (
+        F.create_map(*keyed)[F.concat_ws("\n", "experiment_id", "model_code")].cast("long")
+        if keyed
+        else F.lit(0).cast("long")
+    )
+    # The time (timestamp_ntz) read in the session's zone, UTC in the job: the order is kept.
+    micros = F.unix_micros(F.col("ts").cast("timestamp"))
+    batch = F.coalesce(F.col("batch_id"), F.lit(UNKNOWN_BATCH))
+    member = F.xxhash64("member_id")
+    # Moved once, by member: every count from these rows groups by the member and more, so
+    # none of them moves the rows again (nor does the member step's join with its state).
+    return (
+        impressions.repartition("experiment_id", member)
+        .groupBy(
+            "experiment_id",
+            "hour",
+            member.alias("member"),
+            batch.alias("batch_id"),
+            "model_code",
+            *by,
+        )
+        .agg(F.min(micros * PACKED_MODELS + place).alias("first"))
+    )
+
+
+def first_views_of(views: DataFrame) -> DataFrame:
     """Per experiment, model, hour and ``batch_id``: each member's first impression under each
-    batch (``first_views``).
+    batch (``first_views``), from ``member_views``.
 
     A draw-mode selector draws once per cache miss, and API Gateway serves that answer, with its
     batch id, to the member's later views in the area for up to its TTL. An experiment lives in
     one area, so a member's first impression under a batch is always a fresh draw from that
     batch's weights, independent of every other member's: the draw-mode SRM counts these instead
     of the clustered impressions. Counted per hour, so a member active across an hour's end
-    under one batch counts in both. Two first impressions in the same millisecond: the smaller
+    under one batch counts in both. Two first impressions in the same microsecond: the smaller
     model code is the first (as for a member's first assignment).
-
-    ``models``: every model code in ``impressions``. Given (and at most ``PACKED_MODELS``), the
-    first impression is the minimum of one number, the time in microseconds times 1024 plus the
-    model's place in the sorted codes: a hash aggregation, where the minimum of a (time, model)
-    pair makes Spark sort every impression.
     """
-    batch = F.coalesce(F.col("batch_id"), F.lit("unknown")).alias("batch_id")
-    keys = ("experiment_id", "member_id", "hour", batch)
-    if models and len(models) <= PACKED_MODELS:
-        codes = sorted(set(models))
-        # The time (timestamp_ntz) is read in the session's zone, UTC in the job: the order of
-        # the times is kept.
-        places = F.create_map(*[x for k, c in enumerate(codes) for x in (F.lit(c), F.lit(k))])
-        place = places[F.col("model_code")].cast("long")
-        micros = F.unix_micros(F.col("ts").cast("timestamp"))
-        first = impressions.groupBy(*keys).agg(F.min(micros * PACKED_MODELS + place).alias("first"))
-        index = F.array(*[F.lit(c) for c in codes])
-        return first.groupBy(
-            "experiment_id",
-            F.element_at(index, (F.pmod("first", F.lit(PACKED_MODELS)) + 1).cast("int")).alias(
-                "model_code"
-            ),
-            "hour",
-            "batch_id",
-        ).agg(F.count(F.lit(1)).cast("long").alias("first_views"))
-    first = impressions.groupBy(*keys).agg(F.min(F.struct("ts", "model_code")).alias("first"))
-    return first.groupBy(
-        "experiment_id", F.col("first.model_code").alias("model_code"), "hour", "batch_id"
-    ).agg(F.count(F.lit(1)).cast("long").alias("first_views"))
+    # Equal ``first`` values are the same time and model: the model of the least is certain.
+    first = views.groupBy("experiment_id", "member", "hour", "batch_id").agg(
+        F.min_by("model_code", "first").alias("model_code")
+    )
+    return first.groupBy("experiment_id", "model_code", "hour", "batch_id").agg(
+        F.count(F.lit(1)).cast("long").alias("first_views")
+    )
+
+
+def unique_members_of(views: DataFrame) -> DataFrame:
+    """Per experiment, model and hour: the distinct members (``unique_members``), from
+    ``member_views``."""
+    members = views.groupBy(*KEYS, "member").agg(F.count(F.lit(1)).alias("n"))
+    return members.groupBy(*KEYS).agg(F.count(F.lit(1)).cast("long").alias("unique_members"))
+
+
+def earliest_of(views: DataFrame) -> DataFrame:
+    """Per experiment and member of ``member_views``, its earliest impression: ``ts``,
+    ``hour``, ``model_code``, ``batch_id``. Ties in time go to the smaller model code, then the
+    smaller batch id."""
+    first = views.groupBy("experiment_id", "member").agg(
+        F.min(F.struct("first", "batch_id", "model_code", "hour")).alias("e")
+    )
+    micros = F.floor(F.col("e.first") / PACKED_MODELS)
+    return first.select(
+        "experiment_id",
+        "member",
+        F.timestamp_micros(micros).cast("timestamp_ntz").alias("ts"),
+        "e.hour",
+        "e.model_code",
+        "e.batch_id",
+    )
 
 
 def in_hours(frame: DataFrame, column: str, start: datetime, end: datetime) -> DataFrame:

@@ -274,9 +274,13 @@ def _run_batch(
 
         # Members counted once, at their first assignment (spark/members.py): counted before
         # the hourly documents are replaced, so that they are written with their counts.
-        members = update_first_members(
-            spark, store, settings, plan.process, result.hours_with_data, running, result.events
-        )
+        try:
+            members = update_first_members(
+                spark, store, settings, plan.process, result.hours_with_data, running, result.views
+            )
+        finally:
+            if result.views is not None:
+                result.views.unpersist()
         report.seconds["members"] = members.seconds
         t2 = time.perf_counter()
         by_experiment: dict[str, list[HourlyMetric]] = defaultdict(list)

@@ -204,7 +204,7 @@ def test_hourly_metrics_and_action_quality(spark, events):
     )
     assertDataFrameEqual(transform.hourly_metrics(impressions, attributed), expected_hourly)
     assertDataFrameEqual(
-        transform.impressions_by_batch(impressions),
+        transform.batch_figures(impressions).drop("propensity_missing", "ipw_weight"),
         spark.createDataFrame(
             [
                 ("EXP-01", "A", H9, "b1", 1),
@@ -283,14 +283,12 @@ def test_first_views_count_each_member_and_batch_once_per_hour(spark):
     # WHEN counted
     got = {
         (r["model_code"], r["hour"].hour, r["batch_id"]): r["first_views"]
-        for r in transform.first_views_by_batch(frame).collect()
+        for r in transform.first_views_of(
+            transform.member_views(
+                frame, transform.model_places([("EXP-01", "B"), ("EXP-01", "A")])
+            )
+        ).collect()
     }
-    # (the same counts when the first view is found as one packed number per impression)
-    packed = {
-        (r["model_code"], r["hour"].hour, r["batch_id"]): r["first_views"]
-        for r in transform.first_views_by_batch(frame, ["B", "A"]).collect()
-    }
-    assert packed == got
     # THEN each member's first view per area, batch and hour, under the model it showed
     assert got == {
         ("A", 10, "b1"): 1,  # M1 MAIN
