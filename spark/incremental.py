@@ -39,17 +39,8 @@ STATE_COLUMNS = (
     "propensity",
 )
 
-#: The impression columns the sides read.
-_IMPRESSION_COLUMNS = (
-    "request_id",
-    "ts",
-    "hour",
-    "member_id",
-    "experiment_id",
-    "model_code",
-    "batch_id",
-    "propensity",
-)
+#: The columns the impression side reads: all but the event's id and type.
+_IMPRESSION_COLUMNS = STATE_COLUMNS[2:]
 
 #: Events in a batch up to which the touched hours' clicks and orders are broadcast to the
 #: impressions. A larger batch (a long catch-up) joins them by a shuffle: its actions could

@@ -300,26 +300,27 @@ def member_views(
     sort every row. Members are told apart by the 64-bit hash, as the member state does: two
     members of one hour share one with a chance of about n^2 / 2^65 (3e-8 for a million).
 
-    ``models``: every experiment's model codes in ``impressions``, at most ``PACKED_MODELS``
-    each. The first views, the unique members and the members' earliest impressions are all
-    counted from this frame (``first_views_of``, ``unique_members_of``, ``earliest_of``): the
-    impressions are grouped by member once.
+    ``models``: every experiment's model codes in ``impressions`` (``model_places``). An
+    experiment with more than ``PACKED_MODELS`` of them (only junk in the logs makes that many)
+    places its codes by a hash instead: two of its impressions in the same microsecond then go
+    to a fixed but arbitrary one. The first views, the unique members and the members' earliest
+    impressions are all counted from this frame (``first_views_of``, ``unique_members_of``,
+    ``earliest_of``): the impressions are grouped by member once.
     """
-    too_many = [e for e, codes in models.items() if len(codes) > PACKED_MODELS]
-    if too_many:
-        raise ValueError(f"more than {PACKED_MODELS} models in {too_many[0]}")
     keyed = [
         x
         for e, codes in sorted(models.items())
+        if len(codes) <= PACKED_MODELS
         for k, c in enumerate(codes)
         for x in (F.lit(f"{e}\n{c}"), F.lit(k))
     ]
-    # (no models: no impressions, and a map with no entries has no key type)
+    hashed = F.pmod(F.xxhash64("model_code"), F.lit(PACKED_MODELS))
+    # (a map with no entries has no key type: no experiment is placed exactly)
     place = (
-        F.create_map(*keyed)[F.concat_ws("\n", "experiment_id", "model_code")].cast("long")
+        F.coalesce(F.create_map(*keyed)[F.concat_ws("\n", "experiment_id", "model_code")], hashed)
         if keyed
-        else F.lit(0).cast("long")
-    )
+        else hashed
+    ).cast("long")
     # The time (timestamp_ntz) read in the session's zone, UTC in the job: the order is kept.
     micros = F.unix_micros(F.col("ts").cast("timestamp"))
     batch = F.coalesce(F.col("batch_id"), F.lit(UNKNOWN_BATCH))
@@ -352,7 +353,8 @@ def first_views_of(views: DataFrame) -> DataFrame:
     under one batch counts in both. Two first impressions in the same microsecond: the smaller
     model code is the first (as for a member's first assignment).
     """
-    # Equal ``first`` values are the same time and model: the model of the least is certain.
+    # Equal ``first`` values are the same time and model (but for an experiment placed by a
+    # hash): the model of the least is certain.
     first = views.groupBy("experiment_id", "member", "hour", "batch_id").agg(
         F.min_by("model_code", "first").alias("model_code")
     )

@@ -297,3 +297,30 @@ def test_first_views_count_each_member_and_batch_once_per_hour(spark):
         ("A", 10, "unknown"): 1,  # M3
         ("B", 11, "b1"): 1,  # M3 in the next hour
     }
+
+
+def test_member_views_take_an_experiment_with_junk_model_codes(spark):
+    # GIVEN an experiment whose logs name more model codes than the packing holds (junk), each
+    # shown to its own member, and one member who saw two of them a minute apart
+    codes = [f"M{i:05d}" for i in range(transform.PACKED_MODELS + 10)]
+    rows = [("EXP-01", f"U{i}", "b1", code, t("10:05:00")) for i, code in enumerate(codes)]
+    rows.append(("EXP-01", "U0", "b1", codes[1], t("10:06:00")))
+    frame = spark.createDataFrame(
+        rows,
+        "experiment_id string, member_id string, batch_id string, model_code string, "
+        "ts timestamp_ntz",
+    ).withColumn("hour", F.date_trunc("hour", "ts").cast(T.TimestampNTZType()))
+    # WHEN reduced by member (the codes placed by a hash) and counted
+    views = transform.member_views(frame, transform.model_places((e, m) for e, _, _, m, _ in rows))
+    first = {r["model_code"]: r["first_views"] for r in transform.first_views_of(views).collect()}
+    unique = {
+        r["model_code"]: r["unique_members"] for r in transform.unique_members_of(views).collect()
+    }
+    earliest = {r["member"]: r for r in transform.earliest_of(views).collect()}
+    # THEN every member's first view is its own code's, U0 counts under both codes it saw, and
+    # its earliest impression is the first one
+    assert first == dict.fromkeys(codes, 1)
+    assert unique == {**dict.fromkeys(codes, 1), codes[1]: 2}
+    assert len(earliest) == len(codes)
+    u0 = [r for r in earliest.values() if r["model_code"] == codes[0]]
+    assert len(u0) == 1 and u0[0]["ts"] == t("10:05:00")
