@@ -19,15 +19,15 @@ from services.events.layout import partition_path
 from services.events.schema import COLUMNS, REQUIRED_FIELDS, EventType
 from spark.transform import repeated_event_ids
 
-#: The event schema as Spark reads it. ``ts`` is parsed by the reader itself (an ISO-8601 time;
-#: without an offset, UTC as the job's session zone): a line whose ``ts`` it cannot read is a
-#: malformed line, its text kept.
+#: The event schema as Spark reads it. ``ts`` is parsed from its string afterwards: read as a
+#: time, the reader would also take a JSON number as epoch seconds, which the event schema
+#: (an ISO-8601 string) does not allow.
 RAW_SCHEMA = T.StructType(
     [
         T.StructField("event_id", T.StringType()),
         T.StructField("event_type", T.StringType()),
         T.StructField("request_id", T.StringType()),
-        T.StructField("ts", T.TimestampType()),
+        T.StructField("ts", T.StringType()),
         T.StructField("member_id", T.StringType()),
         T.StructField("area_code", T.StringType()),
         T.StructField("experiment_id", T.StringType()),
@@ -114,7 +114,7 @@ def parse_events(lines: DataFrame) -> DataFrame:
     Needs the session time zone to be UTC (the job sets it) for the ``ts`` conversion.
     """
     parsed = F.from_json(F.col("value"), RAW_SCHEMA)
-    ts = parsed["ts"].cast(T.TimestampNTZType())
+    ts = F.try_to_timestamp(parsed["ts"]).cast(T.TimestampNTZType())
     valid = F.coalesce(_valid(F.col("e")) & ts.isNotNull(), F.lit(False))
     return (
         lines.filter(F.length(F.trim(F.col("value"))) > 0)
@@ -149,7 +149,7 @@ def read_events(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
         .json(list(paths))
     )
     fields = [f.name for f in RAW_SCHEMA.fields]
-    ts = F.col("ts").cast(T.TimestampNTZType())
+    ts = F.try_to_timestamp(F.col("ts")).cast(T.TimestampNTZType())
     checks = (
         F.col(CORRUPT).isNull() & _valid(F.struct(*[F.col(n) for n in fields])) & ts.isNotNull()
     )
