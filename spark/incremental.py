@@ -39,9 +39,6 @@ STATE_COLUMNS = (
     "propensity",
 )
 
-#: The columns the impression side reads: all but the event's id and type.
-_IMPRESSION_COLUMNS = STATE_COLUMNS[2:]
-
 #: Events in a batch up to which the touched hours' clicks and orders are broadcast to the
 #: impressions. A larger batch (a long catch-up) joins them by a shuffle: its actions could
 #: outgrow the memory a broadcast takes on the driver and on every executor.
@@ -160,7 +157,8 @@ def _parse_into_copies(
     # An impression's id is read only to merge its deliveries: kept where it repeats.
     needed = ~single | (F.col("event_type") != "impression")
     lines = parsed.select(
-        *[F.when(needed, F.col(c)).alias(c) if c == "event_id" else c for c in STATE_COLUMNS],
+        F.when(needed, F.col("event_id")).alias("event_id"),
+        *STATE_COLUMNS[1:],
         F.when(single, 1).otherwise(0).cast("long").alias("copies"),
         F.lit(True).alias("line"),
         "valid",
@@ -191,18 +189,15 @@ def _parse_into_copies(
 def _write_copies(frame: DataFrame, base: str, hours: Sequence[datetime], mode: str) -> None:
     """Write ``frame`` (with its ``part``) into the copies of ``hours``. One hour: straight into
     its folder. Several: one partitioned write, replacing only the hours written (a partitioned
-    write sorts each task's rows by hour: cheaper than a job per hour)."""
+    write sorts each task's rows by hour, but stays one job however many small hours a long
+    rebuild holds)."""
+    one = len(hours) == 1
     # The ids are all distinct: a dictionary of them would be built only to be dropped.
-    writer = lambda f: f.write.mode(mode).options(**_NO_DICTIONARY)  # noqa: E731
-    if len(hours) == 1:
-        writer(frame.drop("part")).parquet(f"{base}/part={part_key(hours[0])}")
+    writer = (frame.drop("part") if one else frame).write.mode(mode).options(**_NO_DICTIONARY)
+    if one:
+        writer.parquet(f"{base}/part={part_key(hours[0])}")
     else:
-        (
-            writer(frame)
-            .option("partitionOverwriteMode", "dynamic")
-            .partitionBy("part")
-            .parquet(base)
-        )
+        writer.option("partitionOverwriteMode", "dynamic").partitionBy("part").parquet(base)
 
 
 _NO_DICTIONARY = {
@@ -289,8 +284,15 @@ def process_hours(
     # impressions only the request id and time are read (Parquet reads just those columns).
     late = [part_key(h) for h in plan.read_back if h < plan.touched[0]]
     impressions = transform.impressions_of(
-        events.filter(~F.col("part").isin(late)), extra=("batch_id", "propensity")
+        events.filter(~F.col("part").isin(late)), extra=("batch_id", "propensity", "part")
     )
+    # Grouped by member: the impressions of the hours counted, and those of the processed hours
+    # (``fresh``, whatever their time) for the member state.
+    fresh_parts = F.col("part").isin([part_key(h) for h in plan.process])
+    members_input = impressions.filter(_hour_in("hour", to_count) | fresh_parts).select(
+        *[c for c in impressions.columns if c != "part"], fresh_parts.alias("fresh")
+    )
+    impressions = impressions.drop("part")
     if late:
         null = {"hour": "timestamp_ntz", "member_id": "string", "experiment_id": "string"}
         null.update({"model_code": "string", "batch_id": "string", "propensity": "double"})
@@ -300,14 +302,6 @@ def process_hours(
         impressions_for_join = impressions.unionByName(thin)
     else:
         impressions_for_join = impressions
-    # The impressions grouped by member: those of the hours counted, and those of the processed
-    # hours (``fresh``, whatever their time) for the member state.
-    fresh_parts = F.col("part").isin([part_key(h) for h in plan.process])
-    members_input = events.filter(
-        ~F.col("part").isin(late)
-        & (F.col("event_type") == "impression")
-        & (_hour_in("hour", to_count) | fresh_parts)
-    ).select(*_IMPRESSION_COLUMNS, fresh_parts.alias("fresh"))
     first = transform._ntz(plan.touched[0])
     # The actions are few: kept in memory, they are read once for the broadcast and the totals.
     actions = (
