@@ -496,15 +496,15 @@ def _side_fields(side: dict[str, Any]) -> dict[str, Any]:
 
 def _impression_sides(
     impressions: DataFrame, hours: Sequence[datetime]
-) -> tuple[dict[tuple[str, str, datetime], dict[str, Any]], DataFrame]:
+) -> tuple[dict[tuple[str, str, datetime], dict[str, Any]], transform.MemberViews]:
     """The impression side of every (experiment, model, hour) of ``hours``, by key, and the
     impressions by member (``transform.member_views``, kept in memory: the caller unpersists
     them). ``impressions`` has a ``fresh`` column."""
     counted = _hour_in("hour", hours)
     sides: dict[tuple[str, str, datetime], dict[str, Any]] = {}
-    pairs = set()
+    keys = []
     for r in transform.batch_figures(impressions).collect():
-        pairs.add((r["experiment_id"], r["model_code"]))
+        keys.append((r["experiment_id"], r["model_code"], r["batch_id"]))
         if r["hour"] not in hours:
             continue
         side = sides.setdefault(
@@ -523,8 +523,8 @@ def _impression_sides(
         side["ipw_weight"] += float(r["ipw_weight"])
         side["impressions_by_batch"][r["batch_id"]] = int(r["impressions"])
     views = transform.member_views(
-        impressions, transform.model_places(pairs), by=("fresh",)
-    ).persist(StorageLevel.MEMORY_AND_DISK)
+        impressions, transform.ViewKeys.of(keys), by=("fresh",)
+    ).persist()
     try:
         for r in transform.unique_members_of(views.filter(counted)).collect():
             side = sides[(r["experiment_id"], r["model_code"], r["hour"])]

@@ -83,8 +83,8 @@ def impression_views(events: Any) -> Any:
     from spark import transform
 
     imps = events.filter(F.col("event_type") == "impression").withColumn("fresh", F.lit(True))
-    pairs = imps.select("experiment_id", "model_code").distinct().collect()
-    return transform.member_views(imps, transform.model_places(pairs), by=("fresh",))
+    keys = imps.select("experiment_id", "model_code", "batch_id").distinct().collect()
+    return transform.member_views(imps, transform.ViewKeys.of(keys), by=("fresh",))
 
 
 def earliest_impressions(views: Any, experiments: Iterable[str]) -> Any:
@@ -98,7 +98,8 @@ def earliest_impressions(views: Any, experiments: Iterable[str]) -> Any:
 
     from spark import transform
 
-    wanted = F.col("fresh") & F.col("experiment_id").isin(sorted(set(experiments)))
+    numbers = views.keys.experiment_numbers(sorted(set(experiments)))
+    wanted = F.col("fresh") & F.col("experiment").isin(numbers)
     return transform.earliest_of(views.filter(wanted)).select(*STATE_COLUMNS)
 
 

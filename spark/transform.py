@@ -17,8 +17,10 @@ A clicked impression counts once however many clicks it got (clicks <= impressio
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -274,74 +276,132 @@ def batch_figures(impressions: DataFrame) -> DataFrame:
     )
 
 
-#: Models per experiment ``member_views`` packs beside a time (10 bits).
+#: Model places ``member_views`` packs beside a time (10 bits).
 PACKED_MODELS = 1024
 
 
-def model_places(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    """Per experiment, its model codes sorted: a model's *place* is its index there."""
-    out: dict[str, set[str]] = {}
-    for experiment_id, model_code in pairs:
-        out.setdefault(experiment_id, set()).add(model_code)
-    return {e: sorted(codes) for e, codes in out.items()}
+@dataclass(frozen=True)
+class ViewKeys:
+    """The strings ``member_views`` groups by, numbered: its rows carry small integers, which
+    move and hash faster than the codes and ids they stand for.
+
+    ``models``: every (experiment, model code) pair, sorted; a pair's number is its index. A
+    model's *place* is its index among its experiment's codes (the codes sorted), so the order
+    of places is the order of the codes. ``batches``: every batch id, sorted (``unknown`` for an
+    impression that names none).
+    """
+
+    models: tuple[tuple[str, str], ...]
+    batches: tuple[str, ...]
+
+    @classmethod
+    def of(cls, keys: Iterable[tuple[str, str, str | None]]) -> ViewKeys:
+        """From the (experiment, model code, batch id) of every impression to be reduced."""
+        models, batches = set(), set()
+        for experiment_id, model_code, batch_id in keys:
+            models.add((experiment_id, model_code))
+            batches.add(batch_id if batch_id is not None else UNKNOWN_BATCH)
+        return cls(tuple(sorted(models)), tuple(sorted(batches)))
+
+    @property
+    def experiments(self) -> tuple[str, ...]:
+        return tuple(sorted({e for e, _ in self.models}))
+
+    def experiment_numbers(self, experiment_ids: Iterable[str]) -> list[int]:
+        index = {e: k for k, e in enumerate(self.experiments)}
+        return [index[e] for e in experiment_ids if e in index]
+
+    def decoded(self, frame: DataFrame, *, experiment: bool = True) -> DataFrame:
+        """``frame`` with its numbered columns named again: ``model`` as ``model_code`` (and
+        ``experiment_id``, when ``experiment``), ``batch`` as ``batch_id``."""
+        models = _literal_map(enumerate(m for _, m in self.models), "int", "string")
+        out = frame.withColumn("model_code", models[F.col("model")])
+        if experiment:
+            owners = _literal_map(enumerate(e for e, _ in self.models), "int", "string")
+            out = out.withColumn("experiment_id", owners[F.col("model")])
+        if "batch" in frame.columns:
+            batches = _literal_map(enumerate(self.batches), "int", "string")
+            out = out.withColumn("batch_id", batches[F.col("batch")])
+        return out.drop("model", "batch", "experiment")
 
 
-def member_views(
-    impressions: DataFrame, models: dict[str, list[str]], by: tuple[str, ...] = ()
-) -> DataFrame:
+@dataclass(frozen=True)
+class MemberViews:
+    """``member_views``: the frame and the keys its numbers stand for."""
+
+    frame: DataFrame
+    keys: ViewKeys
+
+    def filter(self, condition: F.Column) -> MemberViews:
+        return MemberViews(self.frame.filter(condition), self.keys)
+
+    def persist(self) -> MemberViews:
+        return MemberViews(self.frame.persist(StorageLevel.MEMORY_AND_DISK), self.keys)
+
+    def unpersist(self) -> None:
+        self.frame.unpersist()
+
+
+def _literal_map(pairs: Iterable[tuple[object, object]], key: str, value: str) -> F.Column:
+    """A map of literal ``pairs``, typed ``map<key, value>`` even when empty."""
+    entries = [x for k, v in pairs for x in (F.lit(k), F.lit(v))]
+    return F.create_map(*entries).cast(f"map<{key},{value}>")
+
+
+def member_views(impressions: DataFrame, keys: ViewKeys, by: tuple[str, ...] = ()) -> MemberViews:
     """Every member's impressions reduced to one row per experiment, hour, member, batch and
     model (and the columns ``by``), with the earliest as one number.
 
-    Columns: ``experiment_id``, ``hour``, ``member`` (xxHash64 of ``member_id``), ``batch_id``
-    (``unknown`` when not logged), ``model_code``, ``by``, and ``first``: the earliest time in
-    microseconds times ``PACKED_MODELS`` plus the model's place in its experiment
-    (``model_places``). The minimum of ``first`` orders impressions by time, then model code,
-    as one number: a hash aggregation, where the minimum of a (time, model) pair makes Spark
-    sort every row. Members are told apart by the 64-bit hash, as the member state does: two
-    members of one hour share one with a chance of about n^2 / 2^65 (3e-8 for a million).
+    Columns: ``experiment`` (its number in ``keys.experiments``), ``hour``, ``member``
+    (xxHash64 of ``member_id``), ``batch`` and ``model`` (numbers in ``keys``), ``by``, and
+    ``first``: the earliest time in microseconds times ``PACKED_MODELS`` plus the model's place
+    in its experiment. The minimum of ``first`` orders impressions by time, then model code, as
+    one number: a hash aggregation, where the minimum of a (time, model) pair makes Spark sort
+    every row. Members are told apart by the 64-bit hash, as the member state does: two members
+    of one hour share one with a chance of about n^2 / 2^65 (3e-8 for a million).
 
-    ``models``: every experiment's model codes in ``impressions`` (``model_places``). An
-    experiment with more than ``PACKED_MODELS`` of them (only junk in the logs makes that many)
-    places its codes by a hash instead: two of its impressions in the same microsecond then go
+    ``keys``: the (experiment, model, batch) of every impression (``ViewKeys.of``). An
+    experiment with more than ``PACKED_MODELS`` model codes (only junk in the logs makes that
+    many) packs its places modulo that: two of its impressions in the same microsecond then go
     to a fixed but arbitrary one. The first views, the unique members and the members' earliest
     impressions are all counted from this frame (``first_views_of``, ``unique_members_of``,
     ``earliest_of``): the impressions are grouped by member once.
     """
-    keyed = [
-        x
-        for e, codes in sorted(models.items())
-        if len(codes) <= PACKED_MODELS
-        for k, c in enumerate(codes)
-        for x in (F.lit(f"{e}\n{c}"), F.lit(k))
+    pair = F.concat_ws("\n", "experiment_id", "model_code")
+    experiments = {e: k for k, e in enumerate(keys.experiments)}
+    starts: dict[str, int] = {}
+    for k, (e, _) in enumerate(keys.models):
+        starts.setdefault(e, k)
+    numbers = ((f"{e}\n{m}", k) for k, (e, m) in enumerate(keys.models))
+    model = _literal_map(numbers, "string", "int")[pair]
+    place = model - _literal_map(starts.items(), "string", "int")[F.col("experiment_id")]
+    batch = _literal_map(((b, k) for k, b in enumerate(keys.batches)), "string", "int")[
+        F.coalesce(F.col("batch_id"), F.lit(UNKNOWN_BATCH))
     ]
-    hashed = F.pmod(F.xxhash64("model_code"), F.lit(PACKED_MODELS))
-    # (a map with no entries has no key type: no experiment is placed exactly)
-    place = (
-        F.coalesce(F.create_map(*keyed)[F.concat_ws("\n", "experiment_id", "model_code")], hashed)
-        if keyed
-        else hashed
-    ).cast("long")
     # The time (timestamp_ntz) read in the session's zone, UTC in the job: the order is kept.
     micros = F.unix_micros(F.col("ts").cast("timestamp"))
-    batch = F.coalesce(F.col("batch_id"), F.lit(UNKNOWN_BATCH))
-    member = F.xxhash64("member_id")
+    numbered = impressions.select(
+        _literal_map(experiments.items(), "string", "int")[F.col("experiment_id")].alias(
+            "experiment"
+        ),
+        "hour",
+        F.xxhash64("member_id").alias("member"),
+        batch.alias("batch"),
+        model.alias("model"),
+        *by,
+        (micros * PACKED_MODELS + F.pmod(place, F.lit(PACKED_MODELS))).alias("first"),
+    )
     # Moved once, by member: every count from these rows groups by the member and more, so
     # none of them moves the rows again (nor does the member step's join with its state).
-    return (
-        impressions.repartition("experiment_id", member)
-        .groupBy(
-            "experiment_id",
-            "hour",
-            member.alias("member"),
-            batch.alias("batch_id"),
-            "model_code",
-            *by,
-        )
-        .agg(F.min(micros * PACKED_MODELS + place).alias("first"))
+    frame = (
+        numbered.repartition("experiment", "member")
+        .groupBy("experiment", "hour", "member", "batch", "model", *by)
+        .agg(F.min("first").alias("first"))
     )
+    return MemberViews(frame, keys)
 
 
-def first_views_of(views: DataFrame) -> DataFrame:
+def first_views_of(views: MemberViews) -> DataFrame:
     """Per experiment, model, hour and ``batch_id``: each member's first impression under each
     batch (``first_views``), from ``member_views``.
 
@@ -353,39 +413,45 @@ def first_views_of(views: DataFrame) -> DataFrame:
     under one batch counts in both. Two first impressions in the same microsecond: the smaller
     model code is the first (as for a member's first assignment).
     """
-    # Equal ``first`` values are the same time and model (but for an experiment placed by a
-    # hash): the model of the least is certain.
-    first = views.groupBy("experiment_id", "member", "hour", "batch_id").agg(
-        F.min_by("model_code", "first").alias("model_code")
+    # Equal ``first`` values are the same time and model (but for an experiment of more than
+    # PACKED_MODELS codes): the model of the least is certain.
+    first = views.frame.groupBy("experiment", "member", "hour", "batch").agg(
+        F.min_by("model", "first").alias("model")
     )
-    return first.groupBy("experiment_id", "model_code", "hour", "batch_id").agg(
+    counts = first.groupBy("model", "hour", "batch").agg(
         F.count(F.lit(1)).cast("long").alias("first_views")
     )
+    return views.keys.decoded(counts)
 
 
-def unique_members_of(views: DataFrame) -> DataFrame:
+def unique_members_of(views: MemberViews) -> DataFrame:
     """Per experiment, model and hour: the distinct members (``unique_members``), from
     ``member_views``."""
-    members = views.groupBy(*KEYS, "member").agg(F.count(F.lit(1)).alias("n"))
-    return members.groupBy(*KEYS).agg(F.count(F.lit(1)).cast("long").alias("unique_members"))
+    members = views.frame.groupBy("experiment", "model", "hour", "member").agg(
+        F.count(F.lit(1)).alias("n")
+    )
+    counts = members.groupBy("model", "hour").agg(
+        F.count(F.lit(1)).cast("long").alias("unique_members")
+    )
+    return views.keys.decoded(counts)
 
 
-def earliest_of(views: DataFrame) -> DataFrame:
+def earliest_of(views: MemberViews) -> DataFrame:
     """Per experiment and member of ``member_views``, its earliest impression: ``ts``,
     ``hour``, ``model_code``, ``batch_id``. Ties in time go to the smaller model code, then the
     smaller batch id."""
-    first = views.groupBy("experiment_id", "member").agg(
-        F.min(F.struct("first", "batch_id", "model_code", "hour")).alias("e")
+    first = views.frame.groupBy("experiment", "member").agg(
+        F.min(F.struct("first", "batch", "model", "hour")).alias("e")
     )
     micros = F.floor(F.col("e.first") / PACKED_MODELS)
-    return first.select(
-        "experiment_id",
+    earliest = first.select(
         "member",
         F.timestamp_micros(micros).cast("timestamp_ntz").alias("ts"),
         "e.hour",
-        "e.model_code",
-        "e.batch_id",
+        "e.model",
+        "e.batch",
     )
+    return views.keys.decoded(earliest)
 
 
 def in_hours(frame: DataFrame, column: str, start: datetime, end: datetime) -> DataFrame:

@@ -287,7 +287,7 @@ def test_first_views_count_each_member_and_batch_once_per_hour(spark):
         (r["model_code"], r["hour"].hour, r["batch_id"]): r["first_views"]
         for r in transform.first_views_of(
             transform.member_views(
-                frame, transform.model_places([("EXP-01", "B"), ("EXP-01", "A")])
+                frame, transform.ViewKeys.of(("EXP-01", model, b) for _, _, b, model, _ in rows)
             )
         ).collect()
     }
@@ -312,8 +312,10 @@ def test_member_views_take_an_experiment_with_junk_model_codes(spark):
         "experiment_id string, member_id string, batch_id string, model_code string, "
         "ts timestamp_ntz",
     ).withColumn("hour", F.date_trunc("hour", "ts").cast(T.TimestampNTZType()))
-    # WHEN reduced by member (the codes placed by a hash) and counted
-    views = transform.member_views(frame, transform.model_places((e, m) for e, _, _, m, _ in rows))
+    # WHEN reduced by member (the places packed modulo PACKED_MODELS) and counted
+    views = transform.member_views(
+        frame, transform.ViewKeys.of((e, m, b) for e, _, b, m, _ in rows)
+    )
     first = {r["model_code"]: r["first_views"] for r in transform.first_views_of(views).collect()}
     unique = {
         r["model_code"]: r["unique_members"] for r in transform.unique_members_of(views).collect()
