@@ -64,8 +64,11 @@ class HoursResult:
     views: Any = None
 
 
+PART_FORMAT = "%Y-%m-%dT%H"
+
+
 def part_key(hour: datetime) -> str:
-    return f"{hour:%Y-%m-%dT%H}"
+    return hour.strftime(PART_FORMAT)
 
 
 def _part_of(file: Column) -> Column:
@@ -148,7 +151,14 @@ def _parse_into_copies(
     marks = repeated.select("event_id", F.lit(True).alias("repeat"))
     if how_many is not None:
         marks = F.broadcast(marks)
-    parsed = extract.read_events(spark, paths)
+    # Each hour read on its own, its copy named by a constant: found from each line's file name,
+    # it cost two regular expressions a line.
+    parsed = _union_all(
+        [
+            extract.read_events(spark, [path]).withColumn("part", F.lit(part_key(hour)))
+            for hour, path in zip(process, paths, strict=True)
+        ]
+    )
     if how_many:
         parsed = parsed.join(marks, "event_id", "left")
     else:
@@ -163,8 +173,10 @@ def _parse_into_copies(
         F.lit(True).alias("line"),
         "valid",
         "value",
-        "file",
-        _part_of(F.col("file")).alias("part"),
+        # The file is read only for a malformed line and a repeated delivery (counted per file):
+        # named on those rows alone, it is not formed for every line.
+        F.when(~single, F.col("file")).alias("file"),
+        "part",
     )
     _write_copies(lines, base, process, "overwrite")
     rows, _ = _copies(spark, base, process)
@@ -184,6 +196,15 @@ def _parse_into_copies(
     )
     _write_copies(merged, base, process, "append")
     return _copies(spark, base, process)[0]
+
+
+def _union_all(frames: Sequence[DataFrame]) -> DataFrame:
+    """The union of ``frames`` (by name), built as a balanced tree: a rebuild of thousands of
+    hours would otherwise nest as deep as it has hours."""
+    while len(frames) > 1:
+        pairs = [frames[k : k + 2] for k in range(0, len(frames), 2)]
+        frames = [p[0].unionByName(p[1]) if len(p) == 2 else p[0] for p in pairs]
+    return frames[0]
 
 
 def _write_copies(frame: DataFrame, base: str, hours: Sequence[datetime], mode: str) -> None:
@@ -208,11 +229,15 @@ _NO_DICTIONARY = {
 
 
 def _line_counts(rows: DataFrame) -> list[Any]:
-    """Per file (and experiment, for repeated events): valid and malformed lines, deliveries
-    beyond the first."""
+    """Per copy (``part``), and per file and experiment for the rows that name them (malformed
+    lines, merged events): valid and malformed lines, deliveries beyond the first."""
     line, valid, copies = F.col("line"), F.col("valid"), F.col("copies")
     return (
-        rows.groupBy("file", F.when(copies > 1, F.col("experiment_id")).alias("experiment_id"))
+        rows.groupBy(
+            "part",
+            F.when(~line | ~valid, F.col("file")).alias("file"),
+            F.when(copies > 1, F.col("experiment_id")).alias("experiment_id"),
+        )
         .agg(
             F.sum(F.when(line & valid, 1).otherwise(0)).cast("long").alias("valid_lines"),
             F.sum(F.when(line & ~valid, 1).otherwise(0)).cast("long").alias("malformed_lines"),
@@ -244,10 +269,11 @@ def process_hours(
     duplicates: list[tuple[datetime, str, int]] = []
     malformed_by_file: dict[str, int] = defaultdict(int)
     for row in _line_counts(rows):
-        hour = hour_of_partition(row["file"])
+        hour = datetime.strptime(row["part"], PART_FORMAT)
         counts = per_hour.setdefault(hour, _zero_hour())
         counts["events"] += int(row["valid_lines"])
-        malformed_by_file[row["file"]] += int(row["malformed_lines"])
+        if row["malformed_lines"]:
+            malformed_by_file[row["file"]] += int(row["malformed_lines"])
         if row["duplicates"]:
             duplicates.append((hour, row["experiment_id"], int(row["duplicates"])))
     for file, n in malformed_by_file.items():
