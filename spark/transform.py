@@ -314,14 +314,14 @@ class ViewKeys:
         index = {e: k for k, e in enumerate(self.experiments)}
         return [index[e] for e in experiment_ids if e in index]
 
-    def decoded(self, frame: DataFrame, *, experiment: bool = True) -> DataFrame:
-        """``frame`` with its numbered columns named again: ``model`` as ``model_code`` (and
-        ``experiment_id``, when ``experiment``), ``batch`` as ``batch_id``."""
+    def decoded(self, frame: DataFrame) -> DataFrame:
+        """``frame`` with its numbered columns named again: ``model`` as ``experiment_id`` and
+        ``model_code``, ``batch`` as ``batch_id``."""
         models = _literal_map(enumerate(m for _, m in self.models), "int", "string")
-        out = frame.withColumn("model_code", models[F.col("model")])
-        if experiment:
-            owners = _literal_map(enumerate(e for e, _ in self.models), "int", "string")
-            out = out.withColumn("experiment_id", owners[F.col("model")])
+        owners = _literal_map(enumerate(e for e, _ in self.models), "int", "string")
+        out = frame.withColumn("model_code", models[F.col("model")]).withColumn(
+            "experiment_id", owners[F.col("model")]
+        )
         if "batch" in frame.columns:
             batches = _literal_map(enumerate(self.batches), "int", "string")
             out = out.withColumn("batch_id", batches[F.col("batch")])
@@ -395,7 +395,7 @@ def member_views(impressions: DataFrame, keys: ViewKeys, by: tuple[str, ...] = (
         (micros * PACKED_MODELS + F.pmod(place, F.lit(PACKED_MODELS))).alias("first"),
     )
     # Moved once, by member: every count from these rows groups by the member and more, so
-    # none of them moves the rows again (nor does the member step's join with its state).
+    # none of them moves the rows again.
     frame = (
         numbered.repartition("experiment", "member")
         .groupBy("experiment", "hour", "member", "batch", "model", *by)
