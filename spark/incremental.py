@@ -151,14 +151,7 @@ def _parse_into_copies(
     marks = repeated.select("event_id", F.lit(True).alias("repeat"))
     if how_many is not None:
         marks = F.broadcast(marks)
-    # Each hour read on its own, its copy named by a constant: found from each line's file name,
-    # it cost two regular expressions a line.
-    parsed = _union_all(
-        [
-            extract.read_events(spark, [path]).withColumn("part", F.lit(part_key(hour)))
-            for hour, path in zip(process, paths, strict=True)
-        ]
-    )
+    parsed = extract.read_events(spark, paths)
     if how_many:
         parsed = parsed.join(marks, "event_id", "left")
     else:
@@ -176,7 +169,7 @@ def _parse_into_copies(
         # The file is read only for a malformed line and a repeated delivery (counted per file):
         # named on those rows alone, it is not formed for every line.
         F.when(~single, F.col("file")).alias("file"),
-        "part",
+        _part_of(F.col("file")).alias("part"),
     )
     _write_copies(lines, base, process, "overwrite")
     rows, _ = _copies(spark, base, process)
@@ -196,15 +189,6 @@ def _parse_into_copies(
     )
     _write_copies(merged, base, process, "append")
     return _copies(spark, base, process)[0]
-
-
-def _union_all(frames: Sequence[DataFrame]) -> DataFrame:
-    """The union of ``frames`` (by name), built as a balanced tree: a rebuild of thousands of
-    hours would otherwise nest as deep as it has hours."""
-    while len(frames) > 1:
-        pairs = [frames[k : k + 2] for k in range(0, len(frames), 2)]
-        frames = [p[0].unionByName(p[1]) if len(p) == 2 else p[0] for p in pairs]
-    return frames[0]
 
 
 def _write_copies(frame: DataFrame, base: str, hours: Sequence[datetime], mode: str) -> None:

@@ -328,3 +328,21 @@ def test_member_views_take_an_experiment_with_junk_model_codes(spark):
     assert len(earliest) == len(codes)
     u0 = [r for r in earliest.values() if r["model_code"] == codes[0]]
     assert len(u0) == 1 and u0[0]["ts"] == t("10:05:00")
+
+
+def test_member_views_of_no_impressions_count_nothing(spark):
+    # GIVEN an hour that holds no impression (only clicks came, or only malformed lines)
+    frame = spark.createDataFrame(
+        [],
+        "experiment_id string, member_id string, batch_id string, model_code string, "
+        "ts timestamp_ntz, hour timestamp_ntz",
+    )
+    # WHEN reduced by member with no keys and counted
+    views = transform.member_views(frame, transform.ViewKeys.of([]))
+    # THEN every count is empty, with the columns the job reads
+    first = transform.first_views_of(views)
+    unique = transform.unique_members_of(views)
+    earliest = transform.earliest_of(views)
+    assert first.collect() == [] and unique.collect() == [] and earliest.collect() == []
+    assert {"experiment_id", "model_code", "batch_id"} <= set(first.columns)
+    assert dict(earliest.dtypes)["model_code"] == "string"
