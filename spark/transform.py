@@ -310,8 +310,13 @@ class ViewKeys:
     def experiments(self) -> tuple[str, ...]:
         return tuple(sorted({e for e, _ in self.models}))
 
+    @property
+    def experiment_index(self) -> dict[str, int]:
+        """Each experiment's number."""
+        return {e: k for k, e in enumerate(self.experiments)}
+
     def experiment_numbers(self, experiment_ids: Iterable[str]) -> list[int]:
-        index = {e: k for k, e in enumerate(self.experiments)}
+        index = self.experiment_index
         return [index[e] for e in experiment_ids if e in index]
 
     def decoded(self, frame: DataFrame) -> DataFrame:
@@ -371,7 +376,6 @@ def member_views(impressions: DataFrame, keys: ViewKeys, by: tuple[str, ...] = (
     ``earliest_of``): the impressions are grouped by member once.
     """
     pair = F.concat_ws("\n", "experiment_id", "model_code")
-    experiments = {e: k for k, e in enumerate(keys.experiments)}
     starts: dict[str, int] = {}
     for k, (e, _) in enumerate(keys.models):
         starts.setdefault(e, k)
@@ -384,7 +388,7 @@ def member_views(impressions: DataFrame, keys: ViewKeys, by: tuple[str, ...] = (
     # The time (timestamp_ntz) read in the session's zone, UTC in the job: the order is kept.
     micros = F.unix_micros(F.col("ts").cast("timestamp"))
     numbered = impressions.select(
-        _literal_map(experiments.items(), "string", "int")[F.col("experiment_id")].alias(
+        _literal_map(keys.experiment_index.items(), "string", "int")[F.col("experiment_id")].alias(
             "experiment"
         ),
         "hour",
