@@ -5,6 +5,8 @@ file (malformed ones quarantined), its events deduplicated and written as a comp
 under ``STATE/events/part=YYYY-MM-DDTHH`` (one folder per raw partition, replaced when the hour is
 processed again). The hours a batch only reads back (attribution look-back, late clicks, hours
 after a late-processed one) come from that copy, or from the raw logs where there is none yet.
+The hour's record notes the first and last hour of the events its copy holds (``event_hours``):
+a step that wants some hours' events reads only the copies that can hold them.
 """
 
 from __future__ import annotations
@@ -102,16 +104,16 @@ def _unique_events(parsed: DataFrame) -> DataFrame:
 
 def _read_back(
     spark: SparkSession, settings: Any, hours: Sequence[datetime], parsed_hours: set[datetime]
-) -> tuple[list[DataFrame], list[datetime]]:
-    """Frames of the events of ``hours`` (compact copy, else raw), and the hours that had any."""
-    rows, found = _copies(spark, state_path(settings.state), hours)
-    frames = [_events_of(rows)] if found else []
-    missing = [h for h in hours if h not in set(found) and h not in parsed_hours]
+) -> tuple[list[DataFrame], list[datetime], list[datetime]]:
+    """Frames of the events of ``hours`` (compact copy, else raw), the hours read from their
+    copies and those read from raw logs."""
+    rows, copied = _copies(spark, state_path(settings.state), hours)
+    frames = [_events_of(rows)] if copied else []
+    missing = [h for h in hours if h not in set(copied) and h not in parsed_hours]
     raw = extract.existing_paths(spark, extract.hour_paths(settings.root, missing))
     if raw:
         frames.append(_unique_events(extract.read_events(spark, raw)))
-        found.extend(hour_of_partition(p) for p in raw)
-    return frames, found
+    return frames, copied, [hour_of_partition(p) for p in raw]
 
 
 def _copies(spark: SparkSession, base: str, hours: Sequence[datetime]) -> tuple[DataFrame, list]:
@@ -214,7 +216,8 @@ _NO_DICTIONARY = {
 
 def _line_counts(rows: DataFrame) -> list[Any]:
     """Per copy (``part``), and per file and experiment for the rows that name them (malformed
-    lines, merged events): valid and malformed lines, deliveries beyond the first."""
+    lines, merged events): valid and malformed lines, deliveries beyond the first, and the
+    first and last hour of the events."""
     line, valid, copies = F.col("line"), F.col("valid"), F.col("copies")
     return (
         rows.groupBy(
@@ -226,6 +229,8 @@ def _line_counts(rows: DataFrame) -> list[Any]:
             F.sum(F.when(line & valid, 1).otherwise(0)).cast("long").alias("valid_lines"),
             F.sum(F.when(line & ~valid, 1).otherwise(0)).cast("long").alias("malformed_lines"),
             F.sum(F.when(copies > 1, copies - 1).otherwise(0)).cast("long").alias("duplicates"),
+            F.min(F.when(valid, F.col("hour"))).alias("first_hour"),
+            F.max(F.when(valid, F.col("hour"))).alias("last_hour"),
         )
         .collect()
     )
@@ -256,6 +261,10 @@ def process_hours(
         hour = datetime.strptime(row["part"], PART_FORMAT)
         counts = per_hour.setdefault(hour, _zero_hour())
         counts["events"] += int(row["valid_lines"])
+        if row["first_hour"] is not None:
+            counts["event_hours"] = _widened(
+                counts.get("event_hours"), row["first_hour"], row["last_hour"]
+            )
         if row["malformed_lines"]:
             malformed_by_file[row["file"]] += int(row["malformed_lines"])
         if row["duplicates"]:
@@ -275,10 +284,16 @@ def process_hours(
 
     t1 = time.perf_counter()
     fresh = _events_of(rows)
-    frames, found = _read_back(spark, settings, plan.read_back, set(plan.process))
+    frames, copied, raw = _read_back(spark, settings, plan.read_back, set(plan.process))
+    found = copied + raw
     events = fresh
     for frame in frames:
         events = events.unionByName(frame)
+    # The hours of the events in each copy (its record, or this run's counts): a step that
+    # wants only some hours' events does not read the copies that hold none of them.
+    spans = {h: (records.get(h) or {}).get("event_hours") for h in copied}
+    spans.update({h: per_hour[h].get("event_hours") for h in plan.process})
+    parts = sorted(set(found) | set(plan.process))
     report.hours_read = sorted(set(report.hours_read) | set(found))
     have = set(found) | set(plan.process)
     result.hours_with_data = [h for h in plan.touched if h in have]
@@ -300,9 +315,11 @@ def process_hours(
     # Grouped by member: the impressions of the hours counted, and those of the processed hours
     # (``fresh``, whatever their time) for the member state.
     fresh_parts = F.col("part").isin([part_key(h) for h in plan.process])
-    members_input = impressions.filter(_hour_in("hour", to_count) | fresh_parts).select(
-        *[c for c in impressions.columns if c != "part"], fresh_parts.alias("fresh")
-    )
+    counted_parts = _parts_holding(spans, parts, hours=to_count) + list(plan.process)
+    members_input = impressions.filter(
+        F.col("part").isin([part_key(h) for h in counted_parts])
+        & (_hour_in("hour", to_count) | fresh_parts)
+    ).select(*[c for c in impressions.columns if c != "part"], fresh_parts.alias("fresh"))
     impressions = impressions.drop("part")
     if late:
         null = {"hour": "timestamp_ntz", "member_id": "string", "experiment_id": "string"}
@@ -315,8 +332,13 @@ def process_hours(
         impressions_for_join = impressions
     first = transform._ntz(plan.touched[0])
     # The actions are few: kept in memory, they are read once for the broadcast and the totals.
+    action_parts = [part_key(h) for h in _parts_holding(spans, parts, since=plan.touched[0])]
     actions = (
-        events.filter((F.col("event_type") != "impression") & (F.col("hour") >= first))
+        events.filter(
+            F.col("part").isin(action_parts)
+            & (F.col("event_type") != "impression")
+            & (F.col("hour") >= first)
+        )
         .select(
             "event_id", "event_type", "request_id", "ts", "experiment_id", F.col("hour").alias("at")
         )
@@ -374,6 +396,30 @@ def process_hours(
         )
     report.seconds["transform"] = time.perf_counter() - t1
     return result
+
+
+def _widened(span: list[datetime] | None, first: datetime, last: datetime) -> list[datetime]:
+    return [first, last] if span is None else [min(span[0], first), max(span[1], last)]
+
+
+def _parts_holding(
+    spans: dict[datetime, Any],
+    parts: Sequence[datetime],
+    *,
+    since: datetime | None = None,
+    hours: Sequence[datetime] = (),
+) -> list[datetime]:
+    """The copies among ``parts`` that may hold events at or after ``since``, or of one of
+    ``hours``: those whose span of event hours (``spans``, ``[first, last]``) says so, and
+    every copy without a known span."""
+
+    def holds(span: Any) -> bool:
+        if span is None:
+            return True
+        first, last = span
+        return (since is not None and last >= since) or any(first <= h <= last for h in hours)
+
+    return [part for part in parts if holds(spans.get(part))]
 
 
 def _attribute(

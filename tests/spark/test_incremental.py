@@ -4,12 +4,14 @@ across hour boundaries)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from services.events.layout import hour_of_partition
+from services.events.layout import hour_of_partition, partition_path
 from services.mongo import schema
 from services.mongo.repository import MongoStore, connect
 from services.statistics.stratified import bandit_parameters
@@ -234,3 +236,65 @@ def test_the_bandit_is_fed_the_stratified_estimate_and_members_are_counted_once(
         (round(expected[c][0]), round(expected[c][1])) for c in (A, B)
     ]
     assert [(a.alpha, a.beta) for a in batch.arms] != [(0, 0), (0, 0)]
+
+
+def _line(event_type, request, at, model=A, suffix=""):
+    return json.dumps(
+        {
+            "event_id": f"{request}{suffix}",
+            "event_type": event_type,
+            "request_id": request,
+            "ts": at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "member_id": f"M-{request}",
+            "area_code": "MAIN",
+            "experiment_id": "EXP-01",
+            "model_code": model,
+            "item_id": "I1",
+        }
+    )
+
+
+def test_events_filed_under_an_earlier_hour_still_count_where_they_happened(
+    spark, store, clock, tmp_path
+):
+    """A batch reads only the copies that can hold the hours it wants (each copy's first and
+    last event hour is recorded with the hour): a copy whose lines run past its own hour (a
+    writer's clock ahead) is still read for those later hours."""
+    setup_experiments(store, clock)
+    root = tmp_path / "events"
+    h = [START + timedelta(hours=k) for k in range(5)]
+    files = {
+        # the clicked impression of hour 4, and an impression of hour 4 filed under hour 3
+        h[4]: [_line("impression", "r1", h[4] + timedelta(minutes=5))],
+        h[3]: [
+            _line("impression", "r2", h[4] + timedelta(minutes=1), model=B),
+            _line("impression", "r0", h[3] + timedelta(minutes=9)),
+        ],
+        # the click on r1, filed three hours early (a copy the batch reads only for late clicks)
+        h[1]: [
+            _line("impression", "r3", h[1] + timedelta(minutes=2)),
+            _line("click", "r1", h[4] + timedelta(minutes=7), suffix=":c"),
+        ],
+        h[0]: [_line("impression", "r4", h[0] + timedelta(minutes=3))],
+        h[2]: [_line("impression", "r5", h[2] + timedelta(minutes=3))],
+    }
+    for hour, lines in files.items():
+        folder = Path(partition_path(str(root), hour))
+        folder.mkdir(parents=True)
+        (folder / "part-0.jsonl").write_text("\n".join(lines) + "\n")
+    state = tmp_path / "state"
+    run_update(spark, store, settings(root, state, h[4]))
+    # The hour records say which hours of events each copy holds.
+    records = store.job_hours(h[0], h[4])
+    assert records[h[1]]["event_hours"] == [h[1], h[4]]
+    assert records[h[3]]["event_hours"] == [h[3], h[4]]
+
+    # WHEN the next hour is processed at steady state
+    run_update(spark, store, settings(root, state, h[4] + timedelta(hours=1)))
+
+    # THEN hour 4 has both its impressions and the click filed under hour 1
+    docs = {m.model_code: m for m in store.hourly_metrics("EXP-01", start=h[4])}
+    assert (docs[A].impressions, docs[A].clicks) == (1, 1)
+    assert (docs[B].impressions, docs[B].clicks) == (1, 0)
+    quality = store.job_hours(h[4], h[4] + timedelta(hours=1))[h[4]]["quality"]["EXP-01"]
+    assert quality["orphan_clicks"] == 0
