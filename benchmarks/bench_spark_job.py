@@ -10,9 +10,11 @@ Run:  .venv/bin/python benchmarks/bench_spark_job.py [--quick] [--sizes 1000000 
 2. Steady state: a new hour of ``--hourly`` events after four processed hours (the attribution
    look-back and the late-click hours are read back from their Parquet copies). The same batch
    is timed with a 24 h and a 90-day evaluation window (the 90-day store holds 90 days of hourly
-   history); DuckDB does the same incremental work on the same files (parse the new hour, keep a
-   Parquet copy, read the look-back copies, attribute, aggregate the touched hours) and the same
-   MongoDB load. Both must give the same figures.
+   history); DuckDB does the same incremental work on the same files and the same MongoDB load
+   (``duckdb_job.py``: every line checked and counted per file, malformed lines set aside, repeats
+   counted, a Parquet copy, the look-back copies, attribution with late and orphan actions, the
+   impression side by batch, first views, the members' first assignments). Both must store the
+   same figures: every field of the touched hours' documents and the hour's counts.
 
 Every figure is the median of ``--runs`` runs, the runs of each row side by side in one process.
 It prints figures; it asserts nothing about time. The machine it runs on may be shared: say so
@@ -37,14 +39,16 @@ sys.path.insert(0, str(ROOT))
 
 from services.clock import FixedClock  # noqa: E402
 from services.events import EventLogWriter  # noqa: E402
-from services.events.layout import partition_path  # noqa: E402
 from services.experiments import Area, Arm, Experiment, ExperimentType  # noqa: E402
 from services.hourly_metrics import HourlyMetric  # noqa: E402
 from services.mongo.embedded import EmbeddedMongo  # noqa: E402
 from services.mongo.repository import MongoStore, connect  # noqa: E402
 from services.traffic import ArmSpec, TrafficConfig, generate  # noqa: E402
 from spark.session import local_session  # noqa: E402
-from spark.update_params import JobReport, JobSettings, _write_parameters, run_update  # noqa: E402
+from spark.update_params import JobSettings, run_update  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from duckdb_job import DuckDBJob, figures  # noqa: E402
 
 START = datetime(2026, 11, 28, 0)
 COMMAND = ".venv/bin/python benchmarks/bench_spark_job.py"
@@ -141,6 +145,7 @@ def write(root: Path, hours: int, per_hour: int, seed: int, start: datetime = ST
         seed=seed,
         duplicate_share=0.005,
         orphan_click_share=0.01,
+        late_click_share=0.01,
         malformed_share=0.0005,
     )
     with EventLogWriter(root, writer_id="bench", max_buffered_lines=500_000) as writer:
@@ -166,93 +171,6 @@ def duckdb_full(root: Path) -> tuple[list[tuple], float]:
     con.execute(f"CREATE TEMP TABLE ev AS {VALID_EVENTS.format(files=files)}")
     rows = con.execute(HOURLY.format(first="1970-01-01 00:00:00+00")).fetchall()
     return _rows(rows), time.perf_counter() - t
-
-
-def duckdb_hour(con, root: Path, copies: Path, hour: datetime) -> None:
-    """Parse one hour's raw files and keep a Parquet copy (what the job does per new hour)."""
-    files = sorted(str(p) for p in Path(partition_path(str(root), hour)).glob("*.jsonl"))
-    target = copies / f"{hour:%Y%m%d%H}.parquet"
-    con.execute(f"COPY ({VALID_EVENTS.format(files=files)}) TO '{target}' (FORMAT parquet)")
-
-
-FIRST_CANDIDATES = """
-SELECT experiment_id, hash(member_id) AS member, min(t) AS t,
-       arg_min(model_code, t) AS model_code, date_trunc('hour', min(t)) AS hour
-FROM read_parquet('{copy}') WHERE event_type = 'impression' GROUP BY ALL
-"""
-
-
-def duckdb_members(con, copies: Path, hour: datetime, touched: list[datetime]) -> dict:
-    """First assignments as the job keeps them: the new hour's earliest impression per member,
-    anti-joined with the Parquet state (only earlier ones are written, as a new file), then
-    ``first_members_by_batch`` counted for the touched hours."""
-    state = copies / "members"
-    state.mkdir(exist_ok=True)
-    files = sorted(str(p) for p in state.glob("*.parquet"))
-    copy = copies / f"{hour:%Y%m%d%H}.parquet"
-    stored = (
-        f"read_parquet({files})"
-        if files
-        else "(SELECT NULL::VARCHAR AS experiment_id, NULL::UBIGINT AS member, "
-        "NULL::TIMESTAMPTZ AS t, NULL::VARCHAR AS model_code, NULL::TIMESTAMPTZ AS hour "
-        "WHERE false)"
-    )
-    candidates = FIRST_CANDIDATES.format(copy=copy)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE changed AS SELECT c.* FROM ({candidates}) c "
-        f"ANTI JOIN {stored} s ON s.experiment_id = c.experiment_id AND s.member = c.member "
-        "AND (s.t, s.model_code) <= (c.t, c.model_code)"
-    )
-    if con.execute("SELECT count(*) FROM changed").fetchone()[0]:
-        con.execute(f"COPY changed TO '{state / f'{time.time_ns()}.parquet'}' (FORMAT parquet)")
-    files = sorted(str(p) for p in state.glob("*.parquet"))
-    # One row per member in the state (a change is only ever earlier): an hour's count is its rows.
-    rows = con.execute(
-        f"""SELECT experiment_id, model_code, hour, count(*) FROM read_parquet({files})
-            WHERE hour >= TIMESTAMPTZ '{min(touched):%Y-%m-%d %H}:00:00+00'
-              AND hour <= TIMESTAMPTZ '{max(touched):%Y-%m-%d %H}:00:00+00'
-            GROUP BY ALL"""
-    ).fetchall()
-    return {(e, m, h.replace(tzinfo=None)): n for e, m, h, n in rows}
-
-
-def duckdb_incremental(root: Path, copies: Path, hour: datetime, store: MongoStore) -> tuple:
-    """The steady-state batch in DuckDB: new hour, look-back copies, touched hours, member
-    state, and the same MongoDB load (hourly documents, member counts, parameters with their
-    guardrails)."""
-    from pymongo import UpdateOne
-
-    from services.mongo.repository import metric_id
-
-    con = _duckdb()
-    t = time.perf_counter()
-    duckdb_hour(con, root, copies, hour)
-    read = [copies / f"{(hour - timedelta(hours=k)):%Y%m%d%H}.parquet" for k in range(5)]
-    files = [str(p) for p in read if p.exists()]
-    con.execute(f"CREATE TEMP TABLE ev AS SELECT * FROM read_parquet({files})")
-    first = hour - timedelta(hours=1)
-    rows = _rows(con.execute(HOURLY.format(first=f"{first:%Y-%m-%d %H:%M:%S}+00")).fetchall())
-    touched = [first, hour]
-    for exp_id in ("EXP-01", "EXP-02"):
-        metrics = [HourlyMetric(*r) for r in rows if r[0] == exp_id]
-        store.replace_hourly_metrics(exp_id, touched, metrics)
-    members = duckdb_members(con, copies, hour, touched)
-    store.db["hourly_metrics"].bulk_write(
-        [
-            UpdateOne(
-                {"_id": metric_id(*key)}, {"$set": {"first_members_by_batch": {"unknown": n}}}
-            )
-            for key, n in members.items()
-        ],
-        ordered=False,
-    )
-    store.save_job_hours([{"hour": hour, "status": "done", "batch": "duckdb"}])
-    settings = JobSettings(str(root), hour + timedelta(hours=1))
-    from services.experiments import Status
-
-    running = store.list_experiments(statuses=[Status.RUNNING])
-    _write_parameters(store, settings, running, JobReport(settings.batch_end), lambda _m: None)
-    return rows, time.perf_counter() - t
 
 
 def median(values: list[float]) -> float:
@@ -330,21 +248,18 @@ def main() -> int:
         per_hour = round(args.hourly / 1.06)
         lines = write(lake, 5, per_hour, seed=7)
         new_hour = START + timedelta(hours=4)
-        copies = work / "duckdb-copies"
-        copies.mkdir(exist_ok=True)
-        con = _duckdb()
-        for k in range(4):
-            duckdb_hour(con, lake, copies, START + timedelta(hours=k))
-            duckdb_members(con, copies, START + timedelta(hours=k), [START + timedelta(hours=k)])
-        con.close()
+        compared = [new_hour - timedelta(hours=1), new_hour]
         for window in (24, 90 * 24):
             store = make_store(mongo.uri, f"w{window}", clock, window_hours=window)
             preload_history(store, window)
             state = work / f"state-{window}"
             run_update(spark, store, JobSettings(str(lake), new_hour, state_root=str(state)))
-            spark_s, ddb_s, seconds = [], [], []
             ddb_store = make_store(mongo.uri, f"d{window}", clock, window_hours=window)
             preload_history(ddb_store, window)
+            duck = DuckDBJob(lake, work / f"duckdb-{window}", ddb_store)
+            for k in range(4):
+                duck.run(START + timedelta(hours=k))
+            spark_s, ddb_s, seconds = [], [], []
             for _ in range(args.runs):
                 job = JobSettings(
                     str(lake),
@@ -356,10 +271,9 @@ def main() -> int:
                 report = run_update(spark, store, job)
                 spark_s.append(time.perf_counter() - t)
                 seconds.append(report.seconds)
-                ddb_rows, elapsed = duckdb_incremental(lake, copies, new_hour, ddb_store)
-                ddb_s.append(elapsed)
-            touched = new_hour - timedelta(hours=1)
-            agree = "yes" if spark_rows(store, touched) == ddb_rows else "NO"
+                ddb_s.append(duck.run(new_hour))
+            same = figures(store, compared) == figures(ddb_store, compared)
+            agree = "yes" if same else "NO"
             steady[window] = (report.events, spark_s, ddb_s, agree, seconds[-1])
             print(
                 f"steady state, {window} h window, new hour of {report.events:,} events: spark "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from services.mongo.repository import MongoStore, connect
 from spark.session import SparkUnavailableError, local_session
 from tests.conftest import skip_or_fail
 
@@ -18,3 +20,14 @@ def spark() -> Iterator[object]:
         skip_or_fail(str(exc))
     yield session
     session.stop()
+
+
+@pytest.fixture
+def second_store(mongo_server, clock):
+    """A store on a database of its own, beside ``store``."""
+    db = connect(mongo_server.uri, db_name=f"t_{uuid.uuid4().hex[:12]}", timeout_ms=3000)
+    other = MongoStore(db, clock)
+    other.ensure_indexes()
+    yield other
+    db.client.drop_database(db.name)
+    db.client.close()

@@ -5,7 +5,6 @@ across hour boundaries)."""
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import pytest
 
 from services.events.layout import hour_of_partition, partition_path
 from services.mongo import schema
-from services.mongo.repository import MongoStore, connect
 from services.statistics.stratified import bandit_parameters
 from spark import incremental
 from spark.update_params import JobSettings, run_update
@@ -37,16 +35,6 @@ def lake(tmp_path_factory):
         late_click_share=0.05,
     )
     return root, summary
-
-
-@pytest.fixture
-def second_store(mongo_server, clock):
-    db = connect(mongo_server.uri, db_name=f"t_{uuid.uuid4().hex[:12]}", timeout_ms=3000)
-    other = MongoStore(db, clock)
-    other.ensure_indexes()
-    yield other
-    db.client.drop_database(db.name)
-    db.client.close()
 
 
 def settings(root, state, end, **extra) -> JobSettings:
