@@ -286,3 +286,28 @@ def test_events_filed_under_an_earlier_hour_still_count_where_they_happened(
     assert (docs[B].impressions, docs[B].clicks) == (1, 0)
     quality = store.job_hours(h[4], h[4] + timedelta(hours=1))[h[4]]["quality"]["EXP-01"]
     assert quality["orphan_clicks"] == 0
+
+
+def _compilations(spark) -> int:
+    metrics = getattr(spark._jvm.org.apache.spark.metrics.source, "CodegenMetrics$")
+    return int(getattr(metrics, "MODULE$").METRIC_COMPILATION_TIME().getCount())
+
+
+def test_a_session_that_runs_batch_after_batch_compiles_its_code_once(
+    spark, store, clock, lake, tmp_path
+):
+    """The local stack keeps one session for every batch: a batch's generated classes (some 130,
+    more than Spark keeps by default) stay compiled for the next, which runs them JIT-warm."""
+    root, _ = lake
+    setup_experiments(store, clock)
+    end = START + timedelta(hours=HOURS)
+    run_update(spark, store, settings(root, tmp_path / "s", end))
+    again = settings(root, tmp_path / "s", end, rebuild_from=end - timedelta(hours=1))
+    run_update(spark, store, again)
+    before = _compilations(spark)
+
+    # WHEN the same batch runs once more in the same session
+    run_update(spark, store, again)
+
+    # THEN no code is compiled again
+    assert _compilations(spark) == before
