@@ -1,7 +1,7 @@
 """Two versions of the parameter job side by side: the steady-state batch, alternated in one JVM.
 
 Run:  .venv/bin/python benchmarks/bench_spark_ab.py OLD NEW [--runs 6] [--hourly 1000000]
-      [--lake DIR]
+      [--lake DIR] [--session old|new]
 
 OLD and NEW are checkouts of this repository (``git worktree add /tmp/old <commit>`` gives one).
 Each one's ``spark/`` package is copied under another name, so that both run in this process on
@@ -9,7 +9,9 @@ one SparkSession: a shared host's speed drifts by a fifth within the hour, which
 minutes apart cannot tell from a change of the code. Each version gets its own MongoDB database
 and state folder, processes the same four hours, then reprocesses the new hour ``--runs`` times,
 the two versions alternating (ABBAAB...). It prints every run, the medians and whether the two
-versions stored the same hourly figures. It asserts nothing about time.
+versions stored the same hourly figures. It asserts nothing about time. The session is
+``--session``'s ``local_session`` (NEW's by default): its settings hold for both versions, so a
+change of the session's settings is measured by two runs, one with each.
 
 The lake (five hours of ``--hourly`` events, as ``bench_spark_job.py`` writes them) is kept under
 ``--lake`` and reused when it is there.
@@ -79,9 +81,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=6)
     parser.add_argument("--hourly", type=int, default=1_000_000, help="events of each hour")
     parser.add_argument("--lake", type=Path, default=Path(tempfile.gettempdir()) / "dynab-ab-lake")
+    parser.add_argument(
+        "--session",
+        choices=("old", "new"),
+        default="new",
+        help="whose local_session both versions run on (its settings hold for both)",
+    )
     args = parser.parse_args()
     logging.getLogger("dynab.incidents").setLevel(logging.ERROR)
-    print(f"rerun: {COMMAND} {args.old} {args.new} --runs {args.runs} --hourly {args.hourly}")
+    print(
+        f"rerun: {COMMAND} {args.old} {args.new} --runs {args.runs} --hourly {args.hourly} "
+        f"--session {args.session}"
+    )
     marker = args.lake / f".complete-{args.hourly}"
     if not marker.exists():
         shutil.rmtree(args.lake, ignore_errors=True)
@@ -96,7 +107,7 @@ def main() -> int:
     versions = {
         n: importlib.import_module(f"{n}.update_params") for n in ("spark_old", "spark_new")
     }
-    session = importlib.import_module("spark_new.session")
+    session = importlib.import_module(f"spark_{args.session}.session")
     mongo = EmbeddedMongo(data_dir=work / "mongo").start()
     spark = session.local_session("local[2]", shuffle_partitions=4, driver_memory="3g")
     clock = FixedClock(bench.START)
@@ -137,7 +148,10 @@ def main() -> int:
         spark.stop()
         mongo.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"rerun: {COMMAND} {args.old} {args.new} --runs {args.runs} --hourly {args.hourly}")
+    print(
+        f"rerun: {COMMAND} {args.old} {args.new} --runs {args.runs} --hourly {args.hourly} "
+        f"--session {args.session}"
+    )
     return 0
 
 

@@ -44,7 +44,7 @@ from services.hourly_metrics import HourlyMetric  # noqa: E402
 from services.mongo.embedded import EmbeddedMongo  # noqa: E402
 from services.mongo.repository import MongoStore, connect  # noqa: E402
 from services.traffic import ArmSpec, TrafficConfig, generate  # noqa: E402
-from spark.session import local_session  # noqa: E402
+from spark.session import compiled_classes, local_session  # noqa: E402
 from spark.update_params import JobSettings, run_update  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -259,7 +259,7 @@ def main() -> int:
             duck = DuckDBJob(lake, work / f"duckdb-{window}", ddb_store)
             for k in range(4):
                 duck.run(START + timedelta(hours=k))
-            spark_s, ddb_s, seconds = [], [], []
+            spark_s, ddb_s, seconds, compiled = [], [], [], []
             for _ in range(args.runs):
                 job = JobSettings(
                     str(lake),
@@ -267,9 +267,11 @@ def main() -> int:
                     state_root=str(state),
                     rebuild_from=new_hour,
                 )
+                before = compiled_classes(spark)
                 t = time.perf_counter()
                 report = run_update(spark, store, job)
                 spark_s.append(time.perf_counter() - t)
+                compiled.append(compiled_classes(spark) - before)
                 seconds.append(report.seconds)
                 ddb_s.append(duck.run(new_hour))
             same = figures(store, compared) == figures(ddb_store, compared)
@@ -278,7 +280,8 @@ def main() -> int:
             print(
                 f"steady state, {window} h window, new hour of {report.events:,} events: spark "
                 f"{median(spark_s):.1f} s, duckdb {median(ddb_s):.1f} s, same figures: {agree}, "
-                f"stages {_stages(seconds[-1])}",
+                f"stages {_stages(seconds[-1])}, classes compiled per batch "
+                f"{', '.join(map(str, compiled))}",
                 flush=True,
             )
         print()
