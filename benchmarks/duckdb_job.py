@@ -37,18 +37,7 @@ from services.mongo.repository import MongoStore, metric_id
 from spark.update_params import JobReport, JobSettings, _write_parameters
 
 #: The fields read from a line, in the order of ``json_extract_string``'s list.
-FIELDS = (
-    "event_id",
-    "event_type",
-    "request_id",
-    "ts",
-    "member_id",
-    "area_code",
-    "experiment_id",
-    "model_code",
-    "batch_id",
-    "propensity",
-)
+FIELDS = (*REQUIRED_FIELDS, "batch_id", "propensity")
 NUMBER = "('DOUBLE', 'BIGINT', 'UBIGINT')"
 QUALITY = ("duplicate_events", "orphan_clicks", "late_clicks", "orphan_orders", "late_orders")
 SIDE = ("impressions", "unique_members", "propensity_missing", "ipw_weight")
@@ -427,14 +416,7 @@ class DuckDBJob:
 
 
 def _zero_side() -> dict[str, Any]:
-    return {
-        "impressions": 0,
-        "unique_members": 0,
-        "propensity_missing": 0,
-        "ipw_weight": 0.0,
-        "impressions_by_batch": {},
-        "first_views_by_batch": {},
-    }
+    return {**dict.fromkeys(SIDE, 0), "impressions_by_batch": {}, "first_views_by_batch": {}}
 
 
 #: The figures of an hourly document that both jobs store.

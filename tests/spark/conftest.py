@@ -10,6 +10,10 @@ import pytest
 from services.mongo.repository import MongoStore, connect
 from spark.session import SparkUnavailableError, local_session
 from tests.conftest import skip_or_fail
+from tests.spark.test_job import write_traffic
+
+#: Hours of traffic in ``lake``.
+LAKE_HOURS = 4
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +35,19 @@ def second_store(mongo_server, clock):
     yield other
     db.client.drop_database(db.name)
     db.client.close()
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    """``LAKE_HOURS`` of traffic with repeated deliveries, orphan and late clicks and malformed
+    lines; its late clicks land up to three hours later. ``(root, summary)``."""
+    root = tmp_path_factory.mktemp("lake") / "events"
+    summary = write_traffic(
+        root,
+        hours=LAKE_HOURS,
+        duplicate_share=0.02,
+        orphan_click_share=0.05,
+        malformed_share=0.002,
+        late_click_share=0.05,
+    )
+    return root, summary

@@ -1,7 +1,7 @@
 """The job's figures against an independent computation: the same hours processed one by one
 by the Spark job and by the DuckDB reference of the benchmark (``benchmarks/duckdb_job.py``,
 plain SQL, none of the job's code) give the same documents, on a lake with repeated deliveries,
-orphan and late clicks, malformed lines and clicks across hour boundaries."""
+orphan and late clicks, malformed lines and clicks across hour boundaries (``lake``)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ import pytest
 
 from services.events.layout import partition_path
 from spark.update_params import run_update
+from tests.spark.conftest import LAKE_HOURS as HOURS
 from tests.spark.test_incremental import settings
-from tests.spark.test_job import START, setup_experiments, write_traffic
+from tests.spark.test_job import START, setup_experiments
 
 pytestmark = pytest.mark.spark
-
-HOURS = 4
 
 
 def _reference():
@@ -30,18 +29,10 @@ def _reference():
 
 
 def test_every_stored_figure_matches_an_independent_duckdb_computation(
-    spark, store, second_store, clock, tmp_path
+    spark, store, second_store, clock, lake, tmp_path
 ):
     reference = _reference()
-    root = tmp_path / "events"
-    write_traffic(
-        root,
-        hours=HOURS,
-        duplicate_share=0.02,
-        orphan_click_share=0.05,
-        malformed_share=0.002,
-        late_click_share=0.05,
-    )
+    root, _ = lake
     setup_experiments(store, clock)
     setup_experiments(second_store, clock)
     duck = reference.DuckDBJob(

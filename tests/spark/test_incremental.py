@@ -14,27 +14,14 @@ from services.events.layout import hour_of_partition, partition_path
 from services.mongo import schema
 from services.statistics.stratified import bandit_parameters
 from spark import incremental
+from spark.session import compiled_classes
 from spark.update_params import JobSettings, run_update
-from tests.spark.test_job import S1, S2, START, A, B, setup_experiments, write_traffic
+from tests.spark.conftest import LAKE_HOURS as HOURS
+from tests.spark.test_job import S1, S2, START, A, B, setup_experiments
 
 pytestmark = pytest.mark.spark
 
-HOURS = 4
 END = START + timedelta(hours=HOURS + 3)  # every late click of the last hour has landed
-
-
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lake") / "events"
-    summary = write_traffic(
-        root,
-        hours=HOURS,
-        duplicate_share=0.02,
-        orphan_click_share=0.05,
-        malformed_share=0.002,
-        late_click_share=0.05,
-    )
-    return root, summary
 
 
 def settings(root, state, end, **extra) -> JobSettings:
@@ -288,11 +275,6 @@ def test_events_filed_under_an_earlier_hour_still_count_where_they_happened(
     assert quality["orphan_clicks"] == 0
 
 
-def _compilations(spark) -> int:
-    metrics = getattr(spark._jvm.org.apache.spark.metrics.source, "CodegenMetrics$")
-    return int(getattr(metrics, "MODULE$").METRIC_COMPILATION_TIME().getCount())
-
-
 def test_a_session_that_runs_batch_after_batch_compiles_its_code_once(
     spark, store, clock, lake, tmp_path
 ):
@@ -304,10 +286,10 @@ def test_a_session_that_runs_batch_after_batch_compiles_its_code_once(
     run_update(spark, store, settings(root, tmp_path / "s", end))
     again = settings(root, tmp_path / "s", end, rebuild_from=end - timedelta(hours=1))
     run_update(spark, store, again)
-    before = _compilations(spark)
+    before = compiled_classes(spark)
 
     # WHEN the same batch runs once more in the same session
     run_update(spark, store, again)
 
     # THEN no code is compiled again
-    assert _compilations(spark) == before
+    assert compiled_classes(spark) == before
