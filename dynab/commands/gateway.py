@@ -89,6 +89,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="worker threads answering requests (default: %(default)s, DYNAB_GATEWAY_THREADS)",
     )
     p.add_argument(
+        "--drain-seconds",
+        type=int,
+        default=limits.drain_seconds,
+        help="on stopping, answer requests already taken for up to this many seconds "
+        "(default: %(default)s, DYNAB_GATEWAY_DRAIN_SECONDS)",
+    )
+    p.add_argument(
         "--area-defaults",
         default=os.environ.get("DYNAB_AREA_DEFAULTS"),
         help='fallback models as JSON, e.g. \'{"MAIN": "M-01", "*": "M-00"}\' '
@@ -141,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         idle_timeout_seconds=args.idle_timeout,
         max_connections=args.max_connections,
         threads=args.threads,
+        drain_seconds=args.drain_seconds,
     )
     serving = replace(
         ServingSettings.from_env(os.environ, member_hash_key=local_member_hash_key(args.data_dir)),

@@ -11,11 +11,15 @@ reads bodies by ``Content-Length`` or chunked encoding before the next request o
 (so a body is never taken for a request), closes malformed requests with ``400``, closes
 connections idle for :attr:`HttpLimits.idle_timeout_seconds` and stops accepting beyond
 :attr:`HttpLimits.max_connections` open ones. Idle keep-alive connections hold no thread.
+
+Stopping (``shutdown()``, Ctrl-C or SIGTERM) drains: the listening socket closes first, requests
+already taken are answered and their answers written for up to
+:attr:`HttpLimits.drain_seconds`, then every connection closes. A worker that outlasts the drain
+finds the wake-up pipe closed and its answer is dropped, never written to a reused descriptor.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -74,6 +78,8 @@ class HttpLimits:
         threads: Worker threads running requests; connections themselves hold none.
         max_body_bytes: A request body over this is answered ``413`` and the connection closed.
         max_header_bytes: A request line plus headers over this is answered ``431``.
+        drain_seconds: On stopping, how long requests already taken have to be answered and
+            written before every connection is closed.
     """
 
     idle_timeout_seconds: int = 10
@@ -81,6 +87,7 @@ class HttpLimits:
     threads: int = 8
     max_body_bytes: int = 8192
     max_header_bytes: int = 65536
+    drain_seconds: int = 5
 
     def __post_init__(self) -> None:
         for name in (
@@ -89,6 +96,7 @@ class HttpLimits:
             "threads",
             "max_body_bytes",
             "max_header_bytes",
+            "drain_seconds",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -96,12 +104,14 @@ class HttpLimits:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> HttpLimits:
-        """From ``DYNAB_GATEWAY_IDLE_TIMEOUT_SECONDS``, ``..._MAX_CONNECTIONS``, ``..._THREADS``."""
+        """From ``DYNAB_GATEWAY_IDLE_TIMEOUT_SECONDS``, ``..._MAX_CONNECTIONS``, ``..._THREADS``,
+        ``..._DRAIN_SECONDS``."""
         values: dict[str, int] = {}
         for field, var in (
             ("idle_timeout_seconds", "DYNAB_GATEWAY_IDLE_TIMEOUT_SECONDS"),
             ("max_connections", "DYNAB_GATEWAY_MAX_CONNECTIONS"),
             ("threads", "DYNAB_GATEWAY_THREADS"),
+            ("drain_seconds", "DYNAB_GATEWAY_DRAIN_SECONDS"),
         ):
             raw = env.get(var)
             if raw is None or raw == "":
@@ -159,7 +169,29 @@ class _Channel(HTTPChannel):
 
 
 class _Server(TcpWSGIServer):
+    """waitress's server whose wake-up pipe can be closed while workers still run.
+
+    A worker ends every request by writing to the pipe; after the pipe is closed its descriptor
+    may already belong to another file, so pulls and the close take one lock and a pull after
+    the close does nothing.
+    """
+
     channel_class = _Channel
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._trigger_lock = threading.Lock()
+        self._trigger_closed = False
+        super().__init__(*args, **kwargs)
+
+    def pull_trigger(self) -> None:
+        with self._trigger_lock:
+            if not self._trigger_closed:
+                self.trigger.pull_trigger()
+
+    def close_trigger(self) -> None:
+        with self._trigger_lock:
+            self._trigger_closed = True
+            self.trigger.close()
 
 
 class SelectorGateway:
@@ -230,14 +262,17 @@ class SelectorGateway:
     # --- running and stopping (the socketserver-style API the callers use) ---------------
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
-        """Serve until :meth:`shutdown` (from another thread) or Ctrl-C."""
+        """Serve until :meth:`shutdown` (from another thread) or Ctrl-C, then drain."""
         self._serving = True
         try:
             while not self._stopping.is_set():
                 wasyncore.loop(timeout=poll_interval, map=self._map, use_poll=True, count=1)
         finally:
-            self._close()
-            self._stopped.set()
+            try:
+                self._drain()
+            finally:
+                self._close()
+                self._stopped.set()
 
     def start_background(self) -> threading.Thread:
         """Serve on a daemon thread (tests, benchmarks); stop with ``shutdown()``."""
@@ -249,23 +284,40 @@ class SelectorGateway:
         """Stop :meth:`serve_forever` and wait until it has closed every connection."""
         self._stopping.set()
         if self._serving and not self._stopped.is_set():
-            # The loop may see the stop flag and close its trigger between the check and the
-            # pull: it is stopping already.
-            with contextlib.suppress(OSError):
-                self._server.pull_trigger()
-            self._stopped.wait(timeout=15)
+            self._server.pull_trigger()  # a no-op once the loop has closed the pipe
+            self._stopped.wait(timeout=self.limits.drain_seconds + 10)
 
     def server_close(self) -> None:
         """Close the listening socket and the workers (if :meth:`serve_forever` did not)."""
         if not self._serving:
             self._close()
 
+    def _busy(self) -> bool:
+        """Whether a request is queued, running, or has an answer not yet written."""
+        if self._dispatcher.active_count or self._dispatcher.queue:
+            return True
+        return any(
+            channel.requests or channel.total_outbufs_len
+            for channel in list(self._server.active_channels.values())
+        )
+
+    def _drain(self) -> None:
+        """Stop accepting, then answer the requests already taken (for ``drain_seconds``)."""
+        # The listening socket only (the server's own close() closes the pipe too).
+        wasyncore.dispatcher.close(self._server)
+        deadline = time.monotonic() + self.limits.drain_seconds
+        while self._busy() and time.monotonic() < deadline:
+            wasyncore.loop(timeout=0.05, map=self._map, use_poll=True, count=1)
+
     def _close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        # Workers first (waitress's order): a worker still running after this finds the pipe
+        # closed (see _Server) and its connection closed (its answer is dropped).
+        self._dispatcher.shutdown(timeout=1)
+        self._server.close_trigger()
         wasyncore.close_all(self._map)
-        self._dispatcher.shutdown(timeout=5)
 
     # --- answering ----------------------------------------------------------------------------
 

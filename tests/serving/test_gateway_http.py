@@ -7,6 +7,8 @@ hostile or broken client would; the embedded MongoDB is behind it.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import socket
 import threading
 import time
@@ -223,3 +225,108 @@ def test_http_limits_validate_themselves() -> None:
     with pytest.raises(ValidationError, match="DYNAB_GATEWAY_THREADS"):
         HttpLimits.from_env({"DYNAB_GATEWAY_THREADS": "many"})
     assert HttpLimits.from_env({"DYNAB_GATEWAY_MAX_CONNECTIONS": "50"}).max_connections == 50
+    assert HttpLimits.from_env({"DYNAB_GATEWAY_DRAIN_SECONDS": "2"}).drain_seconds == 2
+    with pytest.raises(ValidationError):
+        HttpLimits(drain_seconds=0)
+
+
+class _HeldAnswers:
+    """Holds the gateway's answers in flight until released (the real answer runs after)."""
+
+    def __init__(self, server: SelectorGateway) -> None:
+        self._answer = server.answer
+        self.taken = threading.Event()
+        self.release = threading.Event()
+        self.answered = threading.Event()
+        self.worker: threading.Thread | None = None
+        server.answer = self  # type: ignore[method-assign]
+
+    def __call__(self, raw_query: str) -> tuple[int, bytes, bool]:
+        self.worker = threading.current_thread()
+        self.taken.set()
+        self.release.wait(timeout=30)
+        try:
+            return self._answer(raw_query)
+        finally:
+            self.answered.set()
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_stopping_answers_the_requests_already_taken_and_refuses_new_ones(
+    store: MongoStore, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    start_experiment(store)
+    running = _start(store, clock, HttpLimits(threads=2, drain_seconds=10))
+    held = _HeldAnswers(running.server)
+    idle = socket.create_connection(("127.0.0.1", running.port))
+    client = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+    client.sendall(GET_MAIN)
+    assert held.taken.wait(timeout=5)
+    stopper = threading.Thread(target=running.server.shutdown)
+    stopper.start()
+    deadline = time.monotonic() + 5
+    while not _refused(running.port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _refused(running.port)  # no new connection once stopping began
+    assert stopper.is_alive()  # still draining the request in flight
+    held.release.set()
+    raw = b""
+    while chunk := client.recv(65536):  # the answer, then the close
+        raw += chunk
+    stopper.join(timeout=15)
+    assert not stopper.is_alive()
+    [(status, _, body)] = responses(raw)
+    assert status == 200, body
+    assert json.loads(body)["experiment_id"] == "EXP-01"
+    assert closed_by_peer(idle)  # idle keep-alives are closed, not left open
+    idle.close()
+    client.close()
+    assert _errors(caplog) == []
+
+
+def test_a_request_that_outlasts_the_drain_never_writes_to_a_closed_descriptor(
+    store: MongoStore, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    start_experiment(store)
+    running = _start(store, clock, HttpLimits(threads=2, drain_seconds=1))
+    held = _HeldAnswers(running.server)
+    client = socket.create_connection(("127.0.0.1", running.port), timeout=10)
+    client.sendall(GET_MAIN)
+    assert held.taken.wait(timeout=5)
+    started = time.monotonic()
+    running.server.shutdown()
+    assert time.monotonic() - started < 8  # the drain's second, the workers' second, slack
+    assert client.recv(65536) == b""  # closed unanswered: the drain was over
+    # The descriptors the gateway closed are free again; take them, so that a write to the
+    # closed wake-up pipe would land in one of these pipes (or fail on a closed one).
+    pipes = [os.pipe() for _ in range(8)]
+    try:
+        held.release.set()
+        assert held.answered.wait(timeout=10)
+        assert held.worker is not None
+        held.worker.join(timeout=10)  # the worker ran its task to the end
+        assert not held.worker.is_alive()
+        # A worker that found its connection open just before the close pulls the wake-up
+        # pipe after it (waitress's channel checks, then pulls): do what it does.
+        running.server._server.pull_trigger()
+        for read, _ in pipes:
+            os.set_blocking(read, False)
+            with pytest.raises(BlockingIOError):
+                os.read(read, 1)
+    finally:
+        for read, write in pipes:
+            os.close(read)
+            os.close(write)
+    client.close()
+    assert _errors(caplog) == []
