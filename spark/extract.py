@@ -185,28 +185,6 @@ def repeated_ids(spark: SparkSession, paths: Sequence[str]) -> tuple[DataFrame, 
     return repeated_event_ids(ids)
 
 
-def valid_events(parsed: DataFrame) -> DataFrame:
-    types = {"batch_id": "string", "propensity": "double"}
-    extra = [
-        F.col(n) if n in parsed.columns else F.lit(None).cast(types[n]).alias(n)
-        for n in EXTRA_COLUMNS
-    ]
-    return parsed.filter("valid").select(*COLUMNS, *extra, "hour")
-
-
-def malformed_lines(parsed: DataFrame) -> DataFrame:
-    return parsed.filter(~F.col("valid")).select("file", "value")
-
-
-def line_counts(parsed: DataFrame) -> DataFrame:
-    """``file``, ``valid_lines``, ``malformed_lines`` for every file read (blank lines aside)."""
-    valid = F.col("valid")
-    return parsed.groupBy("file").agg(
-        F.sum(F.when(valid, 1).otherwise(0)).cast("long").alias("valid_lines"),
-        F.sum(F.when(valid, 0).otherwise(1)).cast("long").alias("malformed_lines"),
-    )
-
-
 def quarantine(malformed: DataFrame, path: str) -> None:
     """Write malformed lines aside as JSON lines (``file``, ``value``); a rerun replaces them."""
     malformed.coalesce(1).write.mode("overwrite").json(path)

@@ -437,7 +437,7 @@ def _attribute(
     impressions read stream past them: only the pairs that share a request id come out, with no
     shuffle of the impressions (``broadcast`` false: a shuffle join, for a batch too large to
     broadcast its actions). A pair is *attributed* or *late* as in
-    ``transform.attribute_actions``; an action in no pair is an *orphan*: its count is the
+    ``transform.attributed_pairs``; an action in no pair is an *orphan*: its count is the
     actions less those in some pair.
     """
     small = F.broadcast(actions) if broadcast else actions
@@ -482,7 +482,7 @@ def _attribute(
         (F.col("clicked") == 1) & transform.valid_propensity(), 1.0 / F.col("propensity")
     )
     figures = per_key.groupBy("kind", "e", "m", "t").agg(
-        # click: impressions clicked, orders, ipw_clicks (as transform.click_side);
+        # click: impressions clicked (once however many clicks), orders, ipw_clicks;
         # matched: actions in some pair, of which pairs late
         F.sum("clicked").cast("long").alias("a"),
         F.sum("orders").cast("long").alias("b"),

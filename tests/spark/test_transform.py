@@ -1,4 +1,5 @@
-"""Each transform against a hand-built expected frame with known answers."""
+"""Each transform against a hand-built expected frame with known answers; the job's fused
+attribution against the plain rules (``tests/spark/reference.py``) on the same frames."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
-from spark import extract, transform
+from spark import extract, incremental, transform
+from tests.spark import reference
 
 pytestmark = pytest.mark.spark
 
@@ -103,8 +105,8 @@ def test_read_events_keeps_malformed_lines_and_parses_ts_as_utc(spark, tmp_path)
         ],
         EVENT_DDL.replace(", hour", ", batch_id string, propensity double, hour"),
     )
-    assertDataFrameEqual(extract.valid_events(parsed), expected_events)
-    counts = extract.line_counts(parsed).withColumn(
+    assertDataFrameEqual(reference.valid_events(parsed), expected_events)
+    counts = reference.line_counts(parsed).withColumn(
         "file", F.regexp_extract("file", r"(part-f\d)", 1)
     )
     assertDataFrameEqual(
@@ -115,12 +117,12 @@ def test_read_events_keeps_malformed_lines_and_parses_ts_as_utc(spark, tmp_path)
         ),
     )
     # The quarantine holds the text of a line that is not JSON.
-    bad = {r["value"] for r in extract.malformed_lines(parsed).collect()}
+    bad = {r["value"] for r in reference.malformed_lines(parsed).collect()}
     assert good[:40] in bad and len(bad) == 5
 
 
 def test_drop_duplicate_events_keeps_one_row_per_event_id(spark, events):
-    out = transform.drop_duplicate_events(events).select("event_id").orderBy("event_id")
+    out = reference.drop_duplicate_events(events).select("event_id").orderBy("event_id")
     expected = spark.createDataFrame(
         [
             (e,)
@@ -141,7 +143,7 @@ def test_drop_duplicate_events_keeps_one_row_per_event_id(spark, events):
     )
     assertDataFrameEqual(out, expected)
     assertDataFrameEqual(
-        transform.duplicate_counts(events),
+        reference.duplicate_counts(events),
         spark.createDataFrame([("EXP-01", 1)], "experiment_id string, duplicate_events long"),
     )
 
@@ -158,9 +160,9 @@ def test_both_deduplications_keep_each_event_once_with_its_copies(spark, events)
 
 
 def test_attribute_actions_across_the_hour_boundary(spark, events):
-    unique = transform.drop_duplicate_events(events)
-    out = transform.attribute_actions(
-        transform.impressions_of(unique), transform.actions_of(unique), 3600
+    unique = reference.drop_duplicate_events(events)
+    out = reference.attribute_actions(
+        transform.impressions_of(unique), reference.actions_of(unique), 3600
     )
     expected = spark.createDataFrame(
         [
@@ -178,6 +180,45 @@ def test_attribute_actions_across_the_hour_boundary(spark, events):
     assertDataFrameEqual(out, expected)
 
 
+def _job_attribution(unique, attribution_seconds):
+    """The job's own attribution (``incremental._attribute``) of every hour of ``unique``: its
+    credited clicks per (experiment, model, hour) and its action quality per experiment."""
+    for name, kind in (("batch_id", "string"), ("propensity", "double")):
+        if name not in unique.columns:
+            unique = unique.withColumn(name, F.lit(None).cast(kind))
+    impressions = transform.impressions_of(unique, extra=("batch_id", "propensity"))
+    actions = unique.filter(F.col("event_type") != "impression").select(
+        "event_id", "event_type", "request_id", "ts", "experiment_id", F.col("hour").alias("at")
+    )
+    hours = sorted(r["hour"] for r in unique.select("hour").distinct().collect())
+    clicks, by_hour = incremental._attribute(
+        impressions, actions, attribution_seconds, processed=hours, imp_hours=hours
+    )
+    quality: dict[str, dict[str, int]] = {}
+    for (_, experiment_id), counts in by_hour.items():
+        q = quality.setdefault(experiment_id, dict.fromkeys(counts, 0))
+        for name, n in counts.items():
+            q[name] += n
+    return clicks, quality
+
+
+def _credited(hourly) -> dict:
+    return {
+        (r["experiment_id"], r["model_code"], r["hour"]): (
+            r["clicks"],
+            r["orders"],
+            pytest.approx(r["ipw_clicks"]),
+        )
+        for r in hourly.collect()
+        if r["clicks"] or r["orders"]
+    }
+
+
+def _quality(frame) -> dict:
+    rows = [r.asDict() for r in frame.collect()]
+    return {r.pop("experiment_id"): r for r in rows}
+
+
 def test_hourly_metrics_and_action_quality(spark, events):
     # r1 served under batch b1 with propensity 0.5, r3 with 0.25; r2 logged none, r5 an
     # impossible 2.0 (both count as missing).
@@ -186,10 +227,10 @@ def test_hourly_metrics_and_action_quality(spark, events):
         [(k, b, p) for k, (b, p) in logged.items()],
         "request_id string, batch_id string, propensity double",
     )
-    unique = transform.drop_duplicate_events(events).join(served, "request_id", "left")
+    unique = reference.drop_duplicate_events(events).join(served, "request_id", "left")
     impressions = transform.impressions_of(unique, extra=("batch_id", "propensity"))
-    attributed = transform.attribute_actions(
-        impressions, transform.actions_of(unique), 3600, keep_impression=("propensity",)
+    attributed = reference.attribute_actions(
+        impressions, reference.actions_of(unique), 3600, keep_impression=("propensity",)
     )
 
     expected_hourly = spark.createDataFrame(
@@ -204,7 +245,8 @@ def test_hourly_metrics_and_action_quality(spark, events):
         "clicks long, orders long, unique_members long, propensity_missing long, "
         "ipw_weight double, ipw_clicks double",
     )
-    assertDataFrameEqual(transform.hourly_metrics(impressions, attributed), expected_hourly)
+    hourly = reference.hourly_metrics(impressions, attributed)
+    assertDataFrameEqual(hourly, expected_hourly)
     assertDataFrameEqual(
         transform.batch_figures(impressions).drop("propensity_missing", "ipw_weight"),
         spark.createDataFrame(
@@ -219,21 +261,27 @@ def test_hourly_metrics_and_action_quality(spark, events):
         ),
     )
     assertDataFrameEqual(
-        transform.action_quality(attributed),
+        reference.action_quality(attributed),
         spark.createDataFrame(
             [("EXP-01", 1, 1, 0, 0)],
             "experiment_id string, orphan_clicks long, late_clicks long, orphan_orders long, "
             "late_orders long",
         ),
     )
+    # The job's fused attribution gives the same clicks, orders, weights and quality.
+    clicks, quality = _job_attribution(unique, 3600)
+    job = {k: (v["clicks"], v["orders"], v["ipw_clicks"]) for k, v in clicks.items()}
+    assert job == _credited(hourly)
+    assert quality == _quality(reference.action_quality(attributed))
 
 
 def test_a_shorter_attribution_window_makes_the_order_late(spark, events):
-    unique = transform.drop_duplicate_events(events)
-    attributed = transform.attribute_actions(
-        transform.impressions_of(unique), transform.actions_of(unique), 600
+    unique = reference.drop_duplicate_events(events)
+    attributed = reference.attribute_actions(
+        transform.impressions_of(unique), reference.actions_of(unique), 600
     )
-    quality = transform.action_quality(attributed)
+    quality = reference.action_quality(attributed)
+    assert _job_attribution(unique, 600)[1] == _quality(quality)
     assertDataFrameEqual(
         quality,
         spark.createDataFrame(
@@ -245,7 +293,7 @@ def test_a_shorter_attribution_window_makes_the_order_late(spark, events):
 
 
 def test_in_hours_keeps_the_start_and_drops_the_end(spark, events):
-    out = transform.in_hours(events, "hour", H10, datetime(2026, 11, 28, 11))
+    out = reference.in_hours(events, "hour", H10, datetime(2026, 11, 28, 11))
     assert sorted(r["event_id"] for r in out.collect()) == [
         "r1:c",
         "r1:c2",
