@@ -43,6 +43,7 @@ def deduplicate_with_copies(events: DataFrame) -> DataFrame:
 
 #: How many repeated ids ``deduplicate_rare`` takes to the driver (beyond that, a plan).
 REPEATS_ON_DRIVER = 200_000
+_TAKE_PARTITIONS = "spark.sql.limit.initialNumPartitions"
 
 
 def repeated_event_ids(events: DataFrame) -> tuple[DataFrame, int | None]:
@@ -60,7 +61,15 @@ def repeated_event_ids(events: DataFrame) -> tuple[DataFrame, int | None]:
         .filter(F.col("n") > 1)
         .select("event_id")
     )
-    few = repeated.limit(REPEATS_ON_DRIVER + 1).collect()
+    # A take tries one partition first, then more, a job each: every partition has to be
+    # counted anyway, so all are asked at once: one job, every core busy.
+    spark = events.sparkSession
+    before = spark.conf.get(_TAKE_PARTITIONS)
+    spark.conf.set(_TAKE_PARTITIONS, spark.conf.get("spark.sql.shuffle.partitions"))
+    try:
+        few = repeated.limit(REPEATS_ON_DRIVER + 1).collect()
+    finally:
+        spark.conf.set(_TAKE_PARTITIONS, before)
     if len(few) > REPEATS_ON_DRIVER:
         return repeated, None
     rows = [(r["event_id"],) for r in few]

@@ -159,6 +159,21 @@ def test_both_deduplications_keep_each_event_once_with_its_copies(spark, events)
         )
 
 
+def test_repeated_ids_are_counted_in_one_job_and_the_session_is_left_as_it_was(spark, events):
+    # A take would ask one partition first and the others in a second job.
+    key = "spark.sql.limit.initialNumPartitions"
+    before = spark.conf.get(key)
+    tracker = spark.sparkContext.statusTracker()
+    spark.sparkContext.setJobGroup("repeated-ids", "repeated ids")
+    try:
+        frame, n = transform.repeated_event_ids(events.repartition(3))
+    finally:
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+    assert (n, [r["event_id"] for r in frame.collect()]) == (1, ["r3:i"])
+    assert len(tracker.getJobIdsForGroup("repeated-ids")) == 1
+    assert spark.conf.get(key) == before
+
+
 def test_attribute_actions_across_the_hour_boundary(spark, events):
     unique = reference.drop_duplicate_events(events)
     out = reference.attribute_actions(
