@@ -263,16 +263,24 @@ def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def test_stopping_answers_the_requests_already_taken_and_refuses_new_ones(
-    store: MongoStore, clock: FixedClock, caplog: pytest.LogCaptureFixture
-) -> None:
+def _one_request_held(
+    store: MongoStore, clock: FixedClock, drain_seconds: int
+) -> tuple[Gateway, _HeldAnswers, socket.socket]:
+    """A gateway whose one request (sent on the returned socket) is in flight, held."""
     start_experiment(store)
-    running = _start(store, clock, HttpLimits(threads=2, drain_seconds=10))
+    running = _start(store, clock, HttpLimits(threads=2, drain_seconds=drain_seconds))
     held = _HeldAnswers(running.server)
-    idle = socket.create_connection(("127.0.0.1", running.port))
     client = socket.create_connection(("127.0.0.1", running.port), timeout=10)
     client.sendall(GET_MAIN)
     assert held.taken.wait(timeout=5)
+    return running, held, client
+
+
+def test_stopping_answers_the_requests_already_taken_and_refuses_new_ones(
+    store: MongoStore, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    running, held, client = _one_request_held(store, clock, drain_seconds=10)
+    idle = socket.create_connection(("127.0.0.1", running.port))
     stopper = threading.Thread(target=running.server.shutdown)
     stopper.start()
     deadline = time.monotonic() + 5
@@ -298,12 +306,7 @@ def test_stopping_answers_the_requests_already_taken_and_refuses_new_ones(
 def test_a_request_that_outlasts_the_drain_never_writes_to_a_closed_descriptor(
     store: MongoStore, clock: FixedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    start_experiment(store)
-    running = _start(store, clock, HttpLimits(threads=2, drain_seconds=1))
-    held = _HeldAnswers(running.server)
-    client = socket.create_connection(("127.0.0.1", running.port), timeout=10)
-    client.sendall(GET_MAIN)
-    assert held.taken.wait(timeout=5)
+    running, held, client = _one_request_held(store, clock, drain_seconds=1)
     started = time.monotonic()
     running.server.shutdown()
     assert time.monotonic() - started < 8  # the drain's second, the workers' second, slack
