@@ -69,10 +69,11 @@ def main() -> int:
     )
     args = parser.parse_args()
     logging.getLogger("dynab.incidents").setLevel(logging.ERROR)
-    print(
+    rerun = (
         f"rerun: {COMMAND} {args.old} {args.new} --runs {args.runs} --hourly {args.hourly} "
         f"--session {args.session}"
     )
+    print(rerun)
     # (The name changes with what the lake holds: one written before it had late clicks is
     # written again.)
     marker = args.lake / f".complete-{args.hourly}-late-clicks"
@@ -131,10 +132,7 @@ def main() -> int:
         spark.stop()
         mongo.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(
-        f"rerun: {COMMAND} {args.old} {args.new} --runs {args.runs} --hourly {args.hourly} "
-        f"--session {args.session}"
-    )
+    print(rerun)
     return 0
 
 

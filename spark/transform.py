@@ -73,7 +73,7 @@ def repeated_event_ids(events: DataFrame) -> tuple[DataFrame, int | None]:
     if len(few) > REPEATS_ON_DRIVER:
         return repeated, None
     rows = [(r["event_id"],) for r in few]
-    return events.sparkSession.createDataFrame(rows, "event_id string"), len(few)
+    return spark.createDataFrame(rows, "event_id string"), len(few)
 
 
 def deduplicate_rare(events: DataFrame) -> DataFrame:
