@@ -16,12 +16,21 @@ Stopping (``shutdown()``, Ctrl-C or SIGTERM) drains: the listening socket closes
 already taken are answered and their answers written for up to
 :attr:`HttpLimits.drain_seconds`, then every connection closes. A worker that outlasts the drain
 finds the wake-up pipe closed and its answer is dropped, never written to a reused descriptor.
+
+A connection the gateway ends (an error answer, ``Connection: close``) is closed *lingering*
+(RFC 9112 section 9.6): the answer is written, the sending side shut, and what the client still
+sends is read and dropped until it closes too, for at most :data:`LINGER_SECONDS`. Closing at once
+while a rejected request (an oversized header, a body not read) is still arriving would make the
+kernel reset the connection, and the client could lose the answer that says why. A request
+with both ``Content-Length`` and ``Transfer-Encoding`` is refused (``400``) and the connection
+closed: the two disagree on where the body ends, the pattern of request smuggling.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -33,6 +42,7 @@ from urllib.parse import parse_qs
 from waitress import wasyncore
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import TcpWSGIServer
 from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
 
@@ -48,6 +58,9 @@ CACHE_KEY_PARAMETERS = ("member_id", "area_code")
 MAX_QUERY_FIELDS = 50
 ALLOWED_METHODS = ("GET", "HEAD")
 _REQUEST_VERSION = "dynab.request_http_version"
+#: How long a connection the gateway ends keeps reading (and dropping) what the client still
+#: sends, after the answer, before it closes.
+LINGER_SECONDS = 2.0
 
 CachedAnswer = tuple[int, bytes]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -163,9 +176,72 @@ class _Task(WSGITask):
         return environ
 
 
+class _Parser(HTTPRequestParser):
+    """waitress's request parser, refusing a request that gives its body's end twice."""
+
+    def parse_header(self, header_plus: bytes) -> None:
+        super().parse_header(header_plus)
+        # waitress reads such a body as chunked and ignores the length; a proxy in front may
+        # have read it by the length: the rest would be a request neither of them saw.
+        if self.chunked and "CONTENT_LENGTH" in self.headers:
+            raise ParsingError("Content-Length and Transfer-Encoding are both given")
+
+
 class _Channel(HTTPChannel):
+    """waitress's connection, closed lingering when the gateway ends it."""
+
     task_class = _Task
     error_task_class = _JsonErrorTask
+    parser_class = _Parser
+    #: While lingering: the time (``time.monotonic``) by which the connection closes anyway.
+    _linger_until = 0.0
+    #: True while waitress writes the last answer of a connection it is to close after it (an
+    #: error, ``Connection: close``): a close asked for then lingers. Other closes (an idle
+    #: timeout, the client gone, stopping) are at once: no request is arriving on them.
+    _ending = False
+
+    def handle_write(self) -> None:
+        if self._linger_until:  # the lingering is over, or the connection is to close now
+            super().handle_close()
+            return
+        self._ending = self.close_when_flushed
+        try:
+            super().handle_write()
+        finally:
+            self._ending = False
+
+    def handle_close(self) -> None:
+        if self._ending and self.connected and not self.total_outbufs_len:
+            try:
+                self.socket.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            else:
+                self._linger_until = time.monotonic() + LINGER_SECONDS
+                self.will_close = self.close_when_flushed = False
+                return
+        super().handle_close()
+
+    def readable(self) -> bool:
+        return True if self._linger_until else bool(super().readable())
+
+    def writable(self) -> bool:
+        if self._linger_until:  # nothing to write: "writable" only to be closed
+            return self.will_close or time.monotonic() >= self._linger_until
+        return bool(super().writable())
+
+    def handle_read(self) -> None:
+        if not self._linger_until:
+            super().handle_read()
+            return
+        try:
+            data = self.socket.recv(self.adj.recv_bytes)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data or time.monotonic() >= self._linger_until:
+            super().handle_close()
 
 
 class _Server(TcpWSGIServer):

@@ -20,7 +20,7 @@ import pytest
 from services.clock import FixedClock
 from services.gateway.cache import TtlCache
 from services.gateway.recorder import GatewayRecorder
-from services.gateway.server import HttpLimits, SelectorGateway
+from services.gateway.server import LINGER_SECONDS, HttpLimits, SelectorGateway
 from services.mongo.repository import MongoStore
 from tests.serving.conftest import make_service, start_experiment
 
@@ -142,6 +142,76 @@ def test_a_body_over_the_limit_is_413_and_the_connection_closed(gateway: Gateway
     ((status, headers, body),) = responses(raw)
     assert status == 413 and closed
     assert headers["content-type"] == "application/json" and "error" in json.loads(body)
+
+
+def test_a_request_giving_its_body_end_twice_is_400_and_nothing_after_it_runs(
+    gateway: Gateway,
+) -> None:
+    # GIVEN a POST with both a length and chunked encoding, a GET right behind it: by the
+    # length (as a proxy in front may read it) the body is "0\r\n\r\n" and the GET a request
+    request = (
+        b"POST /select HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + GET_MAIN
+    )
+    # WHEN it is sent on one connection
+    raw, closed = exchange(gateway.port, request)
+    # THEN the one answer is a 400 saying why, the connection is closed, the GET never ran
+    ((status, headers, body),) = responses(raw)
+    assert (status, closed) == (400, True)
+    assert "Content-Length and Transfer-Encoding" in json.loads(body)["error"]
+    assert headers["connection"] == "close"
+    assert len(gateway.cache) == 0 and gateway.recorder.pending() == (0, 0)
+
+
+def test_a_refused_request_still_arriving_gets_its_answer_not_a_reset(gateway: Gateway) -> None:
+    # GIVEN requests refused before they are read whole: headers of 2 MB (over the 64 KiB
+    # limit) and a body of 2 MB (over the 8 KiB one), sent whole before reading
+    for request, expected in (
+        (b"GET /select HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 2_000_000 + b"\r\n\r\n", 431),
+        (
+            b"POST /select HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n"
+            + b"b" * 2_000_000,
+            413,
+        ),
+    ):
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+            # WHEN the client writes it all, then reads
+            sock.sendall(request)
+            raw = b""
+            while chunk := sock.recv(65536):
+                raw += chunk
+        # THEN it reads the answer that says why, and the end of the connection: closing while
+        # the rest arrived would have reset the connection and lost the answer
+        ((status, _, body),) = responses(raw)
+        assert status == expected and "error" in json.loads(body)
+    deadline = time.monotonic() + 5
+    while gateway.server.open_connections and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert gateway.server.open_connections == 0
+
+
+def test_a_closing_connection_lingers_only_for_a_bounded_time(gateway: Gateway) -> None:
+    # GIVEN a refused request whose client keeps the connection open and keeps sending
+    sock = socket.create_connection(("127.0.0.1", gateway.port), timeout=1)
+    try:
+        sock.sendall(b"GET /select HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n")
+        started = time.monotonic()
+        # WHEN it trickles bytes for longer than the gateway lingers
+        closed_at = None
+        while time.monotonic() - started < LINGER_SECONDS + 4:
+            try:
+                sock.sendall(b"z")
+            except OSError:
+                closed_at = time.monotonic() - started
+                break
+            if gateway.server.open_connections == 0:
+                closed_at = time.monotonic() - started
+                break
+            time.sleep(0.1)
+        # THEN the gateway closes it soon after the lingering time, not when the client stops
+        assert closed_at is not None and closed_at < LINGER_SECONDS + 2
+    finally:
+        sock.close()
 
 
 def test_malformed_requests_are_400_json_and_closed(gateway: Gateway) -> None:
