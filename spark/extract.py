@@ -106,6 +106,19 @@ def _valid(parsed: Column) -> Column:
     return out
 
 
+def parse_ts(name: str) -> Column:
+    """Column ``name`` (an event's ``ts``) as UTC timestamp_ntz; null when it is not a date and
+    time (needs the session time zone to be UTC, as the job sets it).
+
+    A time without a date is refused: Spark alone would take it as today's, which no two runs
+    agree on, where the event schema refuses it.
+    """
+    text = F.col(name)
+    return F.when(F.substring(text, 5, 1) == "-", F.try_to_timestamp(text)).cast(
+        T.TimestampNTZType()
+    )
+
+
 def parse_events(lines: DataFrame) -> DataFrame:
     """Parse ``file``/``value`` lines: the event columns, ``ts`` as UTC timestamp_ntz, ``hour``,
     and ``valid`` (False for a line that is not JSON, lacks a required field, has an unknown
@@ -114,7 +127,7 @@ def parse_events(lines: DataFrame) -> DataFrame:
     Needs the session time zone to be UTC (the job sets it) for the ``ts`` conversion.
     """
     parsed = F.from_json(F.col("value"), RAW_SCHEMA)
-    ts = F.try_to_timestamp(parsed["ts"]).cast(T.TimestampNTZType())
+    ts = parse_ts("e.ts")
     valid = F.coalesce(_valid(F.col("e")) & ts.isNotNull(), F.lit(False))
     return (
         lines.filter(F.length(F.trim(F.col("value"))) > 0)
@@ -149,7 +162,7 @@ def read_events(spark: SparkSession, paths: Sequence[str]) -> DataFrame:
         .json(list(paths))
     )
     fields = [f.name for f in RAW_SCHEMA.fields]
-    ts = F.try_to_timestamp(F.col("ts")).cast(T.TimestampNTZType())
+    ts = parse_ts("ts")
     checks = (
         F.col(CORRUPT).isNull() & _valid(F.struct(*[F.col(n) for n in fields])) & ts.isNotNull()
     )
